@@ -1,0 +1,51 @@
+"""Route one storage event to the handler for its object, after the checks every event gets."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.enroll import enroll_voice
+from handlers.outcome import Outcome
+from handlers.synthesize import synthesize_job
+from voicecloning.events import FINALIZED, StorageEvent
+from voicecloning.logs import fields, log_context
+from voicecloning.routes import route
+from voicecloning.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def handle_storage_event(event: StorageEvent, services: Services) -> Outcome:
+    """Handle one delivery of an "object finalized" event.
+
+    Returns normally (acknowledge) for finished work, bad input and anything
+    ignored; raises for transient trouble so the platform redelivers.
+    """
+    settings = services.settings
+    with log_context(event_id=event.id, bucket=event.bucket, object=event.name, generation=event.generation):
+        if event.type != FINALIZED:
+            log.info("ignored: not an object-finalized event", extra=fields(outcome="ignored", type=event.type))
+            return Outcome.IGNORED
+        if settings.input_bucket and event.bucket != settings.input_bucket:
+            log.warning("ignored: event from a bucket this service does not watch", extra=fields(outcome="ignored"))
+            return Outcome.IGNORED
+        now = services.clock()
+        age = (now - event.time).total_seconds()
+        if age > settings.reliability.max_event_age_seconds:
+            log.error("dropped: event too old", extra=fields(outcome="too_old", age_s=round(age)))
+            return Outcome.TOO_OLD
+        target = route(event.name)
+        if target is None or target.kind == "consent":
+            # Consent sidecars are read when their voice's clip is enrolled.
+            log.info("ignored: not a voice clip or request", extra=fields(outcome="ignored"))
+            return Outcome.IGNORED
+        ids = {"job_id" if target.kind == "request" else "voice_id": target.id, "owner": target.owner}
+        with log_context(**ids):
+            kwargs = dict(inputs=services.inputs, outputs=services.outputs, docs=services.docs,
+                          engine=services.engine, settings=settings, now=now)
+            if target.kind == "voice":
+                outcome = enroll_voice(event, target, **kwargs)
+            else:
+                outcome = synthesize_job(event, target, clock=services.clock, **kwargs)
+            log.info("handled", extra=fields(outcome=outcome.value))
+            return outcome

@@ -1,0 +1,83 @@
+"""What happened to an event, and the shared steps that decide it (claim, fail, release)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime
+from typing import NoReturn
+
+from voicecloning import records
+from voicecloning.errors import JobBusy, TransientError
+from voicecloning.logs import fields
+from voicecloning.settings import Settings
+from voicecloning.stores.documents import DocumentStore
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(str, enum.Enum):
+    """Every outcome acknowledges the event; retries happen only by raising."""
+
+    DONE = "done"  # the work is finished (voice ready / job done)
+    FAILED = "failed"  # bad input, recorded on the document with its reason
+    DUPLICATE = "duplicate"  # this generation was already finished
+    STALE = "stale"  # a newer upload of the object supersedes this event
+    EXHAUSTED = "exhausted"  # gave up after the configured attempts; recorded as failed
+    IGNORED = "ignored"  # not an object this service handles
+    TOO_OLD = "too_old"  # the event is older than the configured maximum age
+
+
+def claim_or_outcome(
+    docs: DocumentStore, path: str, generation: int, working_status: str, settings: Settings, now: datetime
+) -> records.Claim | Outcome:
+    """Claim the work, or say why not (raising ``JobBusy`` when another worker holds it)."""
+    rel = settings.reliability
+    claim = records.claim(docs, path, generation=generation, now=now, lease_seconds=rel.lease_seconds,
+                          max_attempts=rel.max_attempts, working_status=working_status)
+    if claim.outcome == "claimed":
+        log.info("claimed", extra=fields(attempt=claim.attempt, path=path))
+        return claim
+    if claim.outcome == "busy":
+        raise JobBusy(f"{path} is being processed by another worker; retry after its lease")
+    if claim.outcome == "exhausted":
+        log.error("job failed", extra=fields(status="failed", path=path, attempts=claim.attempt,
+                                             reason=(claim.doc or {}).get("error")))
+        return Outcome.EXHAUSTED
+    log.info("nothing to do", extra=fields(outcome=claim.outcome, path=path))
+    return Outcome.DUPLICATE if claim.outcome == "duplicate" else Outcome.STALE
+
+
+def record_failure(
+    docs: DocumentStore, path: str, generation: int, token: str | None, reason: str, now: datetime
+) -> Outcome:
+    """Bad input: record ``failed`` with a reason the user can act on; acknowledge."""
+    applied = records.finish(docs, path, generation=generation, token=token, now=now, fields={
+        "status": "failed", "error": _sentence(reason), "lease": None, "finished_at": now, "progress": None,
+    })
+    log.warning("job failed" if "jobs/" in path else "voice failed",
+                extra=fields(status="failed", path=path, reason=reason, recorded=applied))
+    return Outcome.FAILED
+
+
+def release_and_raise(
+    docs: DocumentStore, path: str, generation: int, token: str | None, exc: BaseException, status: str,
+    now: datetime,
+) -> NoReturn:
+    """Transient trouble: give the claim back with the error noted, then raise so the event is retried."""
+    reason = str(exc) if isinstance(exc, TransientError) else f"internal error ({type(exc).__name__}: {exc})"
+    if token is not None:
+        try:
+            records.release(docs, path, generation=generation, token=token, error=reason[:500], status=status, now=now)
+        except TransientError:
+            log.warning("could not release the claim; it expires with its lease", extra=fields(path=path))
+    log.error("will retry", exc_info=exc, extra=fields(path=path, reason=reason[:500]))
+    raise exc
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "The input could not be processed."
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."

@@ -1,0 +1,5 @@
+import sys
+
+from voicecloning.cli import main
+
+sys.exit(main())

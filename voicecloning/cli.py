@@ -1,0 +1,182 @@
+"""``python -m voicecloning``: the embedded default and tools around it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA = Path("data")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m voicecloning", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="watch DATA/input and process what is dropped there")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder (default ./data)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("enroll", help="enroll a voice from a reference clip")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--voice", required=True, help="voice id (letters, digits, - or _)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_enroll)
+
+    p = sub.add_parser("say", help="synthesize text with an enrolled voice")
+    p.add_argument("--voice", required=True)
+    p.add_argument("--text", required=True)
+    p.add_argument("--language", default="en")
+    p.add_argument("--format", default="wav")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_say)
+
+    p = sub.add_parser("status", help="print one document of the embedded store as JSON")
+    p.add_argument("path", help="e.g. jobs/job1 or voices/alice")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("dev-model", help="write a RANDOM-WEIGHT XTTS-v2 checkpoint (tests only: noise)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--full", action="store_true", help="real size (for benchmarks) instead of tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_dev_model)
+
+    _add_optional(sub)
+    return parser
+
+
+def _add_optional(sub: Any) -> None:
+    """Commands contributed by modules that may not be present in every build."""
+    try:
+        from voicecloning import cli_perf
+    except ImportError:
+        return
+    cli_perf.register(sub)
+
+
+def _local_services(data: Path) -> Any:
+    from voicecloning import logs
+    from voicecloning.services import build_services
+    from voicecloning.settings import Settings
+
+    env = {**os.environ, "VOICECLONING_BACKEND": "local", "VOICECLONING_DATA_DIR": str(data)}
+    env.pop("VOICECLONING_INPUT_BUCKET", None)
+    env.pop("VOICECLONING_OUTPUT_BUCKET", None)
+    settings = Settings.from_env(env)
+    logs.configure(settings.log_level)
+    return build_services(settings)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from handlers.dispatch import handle_storage_event
+    from voicecloning.local import LocalRunner
+
+    services = _local_services(args.data)
+    services.engine.languages()  # fail at start, not on the first file, if no model is configured
+    runner = LocalRunner(services, handle_storage_event)
+    print(f"Serving {args.data.resolve()}: drop clips into input/voices/, requests into input/requests/ "
+          "(Ctrl-C to stop).", file=sys.stderr)
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop_event.set()
+    return 0
+
+
+def _run_once(services: Any, name: str) -> dict[str, Any]:
+    """Deliver the event for object ``name`` as the platform would (retrying what raises); its document."""
+    from handlers.dispatch import handle_storage_event
+    from voicecloning.local import LocalRunner
+    from voicecloning.routes import route
+
+    target = route(name)
+    info = services.inputs.stat(name)
+    assert target is not None and info is not None
+    runner = LocalRunner(services, handle_storage_event, max_backoff=5.0)
+    runner.submit(info)
+
+    def finished() -> bool:
+        doc = services.docs.get(target.doc_path) or {}
+        return doc.get("status") in ("ready", "done", "failed") and doc.get("source", {}).get("generation") == str(
+            info.generation
+        )
+
+    runner.run_until(finished)
+    return services.docs.get(target.doc_path) or {}
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    services = _local_services(args.data)
+    name = f"voices/{args.voice}{args.clip.suffix.lower()}"
+    dest = services.inputs.root / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.clip, dest)
+    doc = _run_once(services, name)
+    _print(doc)
+    return 0 if doc.get("status") == "ready" else 1
+
+
+def _say(args: argparse.Namespace) -> int:
+    services = _local_services(args.data)
+    job_id = f"say-{uuid.uuid4().hex[:12]}"
+    name = f"requests/{job_id}.json"
+    body = {"text": args.text, "voice_id": args.voice, "language": args.language, "format": args.format}
+    dest = services.inputs.root / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(body, ensure_ascii=False))
+    doc = _run_once(services, name)
+    if doc.get("status") == "done":
+        data = services.outputs.read(doc["output_object"])
+        args.output.write_bytes(data)
+    _print({"job_id": job_id, **doc})
+    return 0 if doc.get("status") == "done" else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    from voicecloning.stores.documents import SqliteDocumentStore
+
+    db_path = args.data / "documents.sqlite3"
+    if not db_path.is_file():
+        print(f"no document store at {db_path}", file=sys.stderr)
+        return 2
+    doc = SqliteDocumentStore(db_path).get(args.path.strip("/"))
+    if doc is None:
+        print(f"no document at {args.path}", file=sys.stderr)
+        return 1
+    _print(doc)
+    return 0
+
+
+def _dev_model(args: argparse.Namespace) -> int:
+    from voicecloning.engine.devmodel import WARNING, build_dev_model
+
+    print(f"WARNING: {WARNING}", file=sys.stderr)
+    path = build_dev_model(args.dir, full=args.full, seed=args.seed)
+    print(path)
+    return 0
+
+
+def _print(doc: dict[str, Any]) -> None:
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if dataclasses.is_dataclass(value):
+            return dataclasses.asdict(value)  # type: ignore[arg-type]
+        return str(value)
+
+    print(json.dumps(doc, indent=2, default=default, ensure_ascii=False, sort_keys=True))

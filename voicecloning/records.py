@@ -1,0 +1,141 @@
+"""Job and voice documents: their transitions, each one a guarded transaction.
+
+Every document carries the source object's generation. A transition for an
+older generation does nothing; a newer generation resets the document. Work
+is claimed with a lease (a token and an expiry), so two deliveries of one
+event never both work, and a worker that died does not block the job forever.
+
+    job:   queued -> processing -> done | failed      (processing -> queued on a transient error)
+    voice: processing -> ready | failed
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from voicecloning.stores.documents import DocumentStore
+
+TERMINAL = {"done", "failed", "ready"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str  # "claimed" | "duplicate" | "stale" | "busy" | "exhausted"
+    token: str | None = None
+    attempt: int = 0
+    doc: dict[str, Any] | None = None
+
+
+def _generation(doc: dict[str, Any] | None) -> int:
+    if not doc:
+        return -1
+    return int((doc.get("source") or {}).get("generation", -1))
+
+
+def open_record(
+    docs: DocumentStore, path: str, *, generation: int, initial: dict[str, Any], now: datetime
+) -> str:
+    """Create the document for this generation unless it exists; "new", "current" or "stale"."""
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+        current = _generation(doc)
+        if current > generation:
+            return None, "stale"
+        if current == generation:
+            return None, "current"
+        fresh = {
+            **initial,
+            "error": None,
+            "attempts": 0,
+            "lease": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        return fresh, "new"
+
+    return docs.transact(path, fn)
+
+
+def claim(
+    docs: DocumentStore,
+    path: str,
+    *,
+    generation: int,
+    now: datetime,
+    lease_seconds: float,
+    max_attempts: int,
+    working_status: str,
+) -> Claim:
+    """Take the work for this generation, if nobody else holds it and attempts remain."""
+    token = uuid.uuid4().hex
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Claim]:
+        current = _generation(doc)
+        if doc is None or current < generation:
+            return None, Claim("stale")
+        if current > generation:
+            return None, Claim("stale", doc=doc)
+        if doc.get("status") in TERMINAL:
+            return None, Claim("duplicate", doc=doc)
+        lease = doc.get("lease") or {}
+        expires = lease.get("expires_at")
+        if expires is not None and expires > now:
+            return None, Claim("busy", doc=doc)
+        attempts = int(doc.get("attempts") or 0)
+        if attempts >= max_attempts:
+            reason = doc.get("last_error") or "it kept failing"
+            failed = {
+                **doc,
+                "status": "failed",
+                "error": f"gave up after {attempts} attempts: {reason}",
+                "lease": None,
+                "updated_at": now,
+                "finished_at": now,
+            }
+            return failed, Claim("exhausted", attempt=attempts, doc=failed)
+        claimed = {
+            **doc,
+            "status": working_status,
+            "attempts": attempts + 1,
+            "lease": {"token": token, "expires_at": now + timedelta(seconds=lease_seconds)},
+            "started_at": doc.get("started_at") or now,
+            "updated_at": now,
+        }
+        return claimed, Claim("claimed", token=token, attempt=attempts + 1, doc=claimed)
+
+    return docs.transact(path, fn)
+
+
+def finish(
+    docs: DocumentStore, path: str, *, generation: int, token: str | None, fields: dict[str, Any], now: datetime
+) -> bool:
+    """Apply a terminal (or release) change if this generation is current and, given a token, still ours.
+
+    Without a token (a failure found before any claim) it applies to any non-terminal document.
+    """
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        if doc is None or _generation(doc) != generation:
+            return None, False
+        if token is None:
+            if doc.get("status") in TERMINAL:
+                return None, False
+        elif (doc.get("lease") or {}).get("token") != token:
+            return None, False
+        return {**doc, **fields, "updated_at": now}, True
+
+    return docs.transact(path, fn)
+
+
+def release(
+    docs: DocumentStore, path: str, *, generation: int, token: str, error: str, status: str, now: datetime
+) -> bool:
+    """Give the claim back after a transient failure so a redelivery can take it at once."""
+    return finish(docs, path, generation=generation, token=token, now=now,
+                  fields={"lease": None, "last_error": error, "status": status})

@@ -1,0 +1,43 @@
+"""The process's settings, stores and engine: built once, lazily, on first use (never at import)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from voicecloning import logs
+from voicecloning.services import Services, build_engine, build_services
+from voicecloning.settings import Settings
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+
+
+def settings() -> Settings:
+    with _lock:
+        if "settings" not in _state:
+            _state["settings"] = Settings.from_env()
+            logs.configure(_state["settings"].log_level)
+        return _state["settings"]  # type: ignore[no-any-return]
+
+
+def engine() -> Any:
+    current = settings()
+    with _lock:
+        if "engine" not in _state:
+            _state["engine"] = build_engine(current)
+        return _state["engine"]
+
+
+def services() -> Services:
+    current, eng = settings(), engine()
+    with _lock:
+        if "services" not in _state:
+            _state["services"] = build_services(current, engine=eng)
+        return _state["services"]  # type: ignore[no-any-return]
+
+
+def reset() -> None:
+    """Forget everything (tests that change the environment)."""
+    with _lock:
+        _state.clear()

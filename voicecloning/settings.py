@@ -1,0 +1,160 @@
+"""Configuration, read once from the environment into a frozen object.
+
+This is the only module that reads ``os.environ`` (apart from libraries that
+read their own variables, such as the Google clients' emulator hosts, which
+we also record here so they are visible and documented).
+Every variable is documented in README.md ("Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from voicecloning.errors import ConfigurationError
+
+BACKENDS = ("local", "gcp")
+PRECISIONS = ("auto", "fp32", "fast", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits; each is a setting with a documented default."""
+
+    max_clip_bytes: int = 50 * 1024 * 1024
+    max_clip_seconds: float = 600.0  # longer clips are rejected before full decoding
+    min_speech_seconds: float = 3.0
+    max_reference_seconds: float = 30.0  # only this much of a clip conditions the voice
+    max_request_bytes: int = 256 * 1024
+    max_text_chars: int = 20_000
+    max_json_depth: int = 8
+    max_items: int = 200
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Retry, lease and age policy (see README "Reliability")."""
+
+    max_attempts: int = 5
+    lease_seconds: float = 900.0
+    max_event_age_seconds: float = 24 * 3600.0
+    voice_wait_seconds: float = 600.0
+    voice_poll_seconds: float = 20.0
+    progress_interval_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "local"
+    data_dir: Path = Path("data")
+    input_bucket: str = "input"
+    output_bucket: str = "output"
+    project: str | None = None
+    firestore_database: str = "(default)"
+    firestore_emulator_host: str | None = None
+    storage_emulator_host: str | None = None
+    model_dir: Path | None = None
+    tos_agreed: bool = False
+    precision: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    max_audio_tokens: int | None = None  # cap per segment; tests and benchmarks only
+    require_consent: bool = False
+    log_level: str = "INFO"
+    limits: Limits = field(default_factory=Limits)
+    reliability: Reliability = field(default_factory=Reliability)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        backend = _choice(env, "VOICECLONING_BACKEND", BACKENDS, "local")
+        output_bucket = env.get("VOICECLONING_OUTPUT_BUCKET", "output" if backend == "local" else "")
+        if backend == "gcp" and not output_bucket:
+            raise ConfigurationError(
+                "VOICECLONING_OUTPUT_BUCKET must name the output bucket when VOICECLONING_BACKEND=gcp."
+            )
+        input_bucket = env.get("VOICECLONING_INPUT_BUCKET", "input" if backend == "local" else "")
+        if backend == "gcp" and not input_bucket:
+            raise ConfigurationError(
+                "VOICECLONING_INPUT_BUCKET must name the bucket that triggers the service when VOICECLONING_BACKEND=gcp."
+            )
+        if input_bucket == output_bucket:
+            raise ConfigurationError(
+                "VOICECLONING_OUTPUT_BUCKET must differ from VOICECLONING_INPUT_BUCKET: "
+                "outputs written to the trigger bucket would trigger the service again."
+            )
+        model_dir = env.get("VOICECLONING_MODEL_DIR")
+        threads = _int(env, "VOICECLONING_THREADS", 0)
+        max_tokens = _int(env, "VOICECLONING_MAX_AUDIO_TOKENS", 0)
+        return cls(
+            backend=backend,
+            data_dir=Path(env.get("VOICECLONING_DATA_DIR", "data")),
+            input_bucket=input_bucket,
+            output_bucket=output_bucket,
+            project=env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or None,
+            firestore_database=env.get("VOICECLONING_FIRESTORE_DATABASE", "(default)"),
+            firestore_emulator_host=env.get("FIRESTORE_EMULATOR_HOST") or None,
+            storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
+            model_dir=Path(model_dir).expanduser() if model_dir else None,
+            tos_agreed=env.get("COQUI_TOS_AGREED", "") == "1",
+            precision=_choice(env, "VOICECLONING_PRECISION", PRECISIONS, "auto"),
+            device=_choice(env, "VOICECLONING_DEVICE", DEVICES, "auto"),
+            threads=threads or None,
+            max_audio_tokens=max_tokens or None,
+            require_consent=_bool(env, "VOICECLONING_REQUIRE_CONSENT"),
+            log_level=env.get("VOICECLONING_LOG_LEVEL", "INFO").upper(),
+            limits=_section(Limits, env, "VOICECLONING_"),
+            reliability=_section(Reliability, env, "VOICECLONING_"),
+        )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default).strip().lower() or default
+    if value not in allowed:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(allowed)}.")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name}={value!r} is not a boolean (use true or false).")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number.") from None
+    if value < 0:
+        raise ConfigurationError(f"{name}={raw!r} must not be negative.")
+    return value
+
+
+def _section(cls: type, env: Mapping[str, str], prefix: str):  # type: ignore[no-untyped-def]
+    """Read each field of a limits dataclass from ``PREFIX<FIELD_NAME>``."""
+    values = {}
+    for f in fields(cls):
+        name = prefix + f.name.upper()
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        kind = type(f.default)
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a {kind.__name__}.") from None
+        if value <= 0:
+            raise ConfigurationError(f"{name}={raw!r} must be positive.")
+        values[f.name] = value
+    return cls(**values)

@@ -1,0 +1,181 @@
+"""Document storage behind one small interface: embedded SQLite, or Cloud Firestore.
+
+Paths are Firestore paths (``jobs/j1``, ``users/u1/voices/alice``).
+``transact`` is the one primitive for claims and guarded status changes: an
+atomic read-modify-write of one document.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from voicecloning.errors import TransientError
+
+T = TypeVar("T")
+# fn(current document or None) -> (new document or None to leave it, result)
+Mutation = Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]
+
+
+class DocumentStore(Protocol):
+    def get(self, path: str) -> dict[str, Any] | None:
+        """The document, or None."""
+
+    def update(self, path: str, fields: dict[str, Any]) -> None:
+        """Merge top-level ``fields`` into the document (creating it if needed)."""
+
+    def transact(self, path: str, fn: Mutation[T]) -> T:
+        """Run ``fn`` on the current document atomically and store what it returns."""
+
+
+class SqliteDocumentStore:
+    """The embedded default: one SQLite file, real transactions (``BEGIN IMMEDIATE``).
+
+    Safe across threads and processes sharing the file.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS documents (path TEXT PRIMARY KEY, data TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        row = self._connect().execute("SELECT data FROM documents WHERE path = ?", (path,)).fetchone()
+        return None if row is None else _loads(row[0])
+
+    def update(self, path: str, fields: dict[str, Any]) -> None:
+        def merge(doc: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
+            return {**(doc or {}), **fields}, None
+
+        self.transact(path, merge)
+
+    def transact(self, path: str, fn: Mutation[T]) -> T:
+        db = self._connect()
+        for attempt in range(20):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:  # database is locked beyond busy_timeout
+                if attempt == 19:
+                    raise TransientError(f"document store busy: {exc}") from exc
+                time.sleep(0.05 * (attempt + 1))
+        try:
+            row = db.execute("SELECT data FROM documents WHERE path = ?", (path,)).fetchone()
+            new, result = fn(None if row is None else _loads(row[0]))
+            if new is not None:
+                db.execute(
+                    "INSERT INTO documents (path, data) VALUES (?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET data = excluded.data",
+                    (path, _dumps(new)),
+                )
+            db.execute("COMMIT")
+            return result
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def list(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """(path, document) pairs whose path starts with ``prefix`` (local tools and tests)."""
+        rows = self._connect().execute(
+            "SELECT path, data FROM documents WHERE path >= ? AND path < ? ORDER BY path", (prefix, prefix + "\uffff")
+        )
+        return [(p, _loads(d)) for p, d in rows]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _hook(obj: dict[str, Any]) -> Any:
+    if set(obj) == {"__datetime__"}:
+        return datetime.fromisoformat(obj["__datetime__"])
+    return obj
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, default=_default, ensure_ascii=False)
+
+
+def _loads(data: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(data, object_hook=_hook)
+    return loaded
+
+
+class FirestoreDocumentStore:
+    """Cloud Firestore (or its emulator) through google-cloud-firestore."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        with _transient("read"):
+            snap = self.client.document(path).get()
+        return snap.to_dict() if snap.exists else None
+
+    def update(self, path: str, fields: dict[str, Any]) -> None:
+        with _transient("write"):
+            self.client.document(path).set(fields, merge=True)
+
+    def transact(self, path: str, fn: Mutation[T]) -> T:
+        from google.cloud import firestore
+
+        ref = self.client.document(path)
+        box: dict[str, T] = {}
+
+        @firestore.transactional
+        def run(tx: Any) -> None:
+            snap = ref.get(transaction=tx)
+            new, result = fn(snap.to_dict() if snap.exists else None)
+            if new is not None:
+                tx.set(ref, new)
+            box["result"] = result
+
+        with _transient("transaction"):
+            run(self.client.transaction(max_attempts=10))
+        return box["result"]
+
+
+class _transient:
+    """Turn Firestore transport trouble into ``TransientError`` (retry the event)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            return False
+        from google.api_core import exceptions as gexc
+        from google.auth.exceptions import TransportError
+
+        retryable = (
+            gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded, gexc.Aborted,
+            gexc.TooManyRequests, gexc.RetryError, gexc.Unknown, TransportError, ConnectionError, TimeoutError,
+        )
+        if isinstance(exc, retryable):
+            raise TransientError(f"Firestore unavailable ({self.what}): {exc}") from exc
+        if isinstance(exc, ValueError) and "contention" in str(exc).lower():
+            raise TransientError(f"Firestore transaction contention ({self.what}): {exc}") from exc
+        return False
