@@ -42,10 +42,10 @@ def handle_storage_event(event: StorageEvent, services: Services) -> Outcome:
         ids = {"job_id" if target.kind == "request" else "voice_id": target.id, "owner": target.owner}
         with log_context(**ids):
             kwargs = dict(inputs=services.inputs, outputs=services.outputs, docs=services.docs,
-                          engine=services.engine, settings=settings, now=now)
+                          engine=services.engine, settings=settings, clock=services.clock)
             if target.kind == "voice":
                 outcome = enroll_voice(event, target, **kwargs)
             else:
-                outcome = synthesize_job(event, target, clock=services.clock, **kwargs)
+                outcome = synthesize_job(event, target, **kwargs)
             log.info("handled", extra=fields(outcome=outcome.value))
             return outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +34,9 @@ def enroll_voice(
     docs: DocumentStore,
     engine: Any,
     settings: Settings,
-    now: datetime,
+    clock: Callable[[], datetime],
 ) -> Outcome:
+    now = clock()
     path = route.doc_path
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
     initial = {"status": "processing", "voice_id": route.id, "owner": route.owner, "source": source,
@@ -57,10 +59,11 @@ def enroll_voice(
         outputs.write(name, latents.to_bytes(), LATENTS_TYPE,
                       {"voice_id": route.id, "model_name": latents.model_name})
     except InputError as exc:
-        return record_failure(docs, path, event.generation, token, str(exc), now)
+        return record_failure(docs, path, event.generation, token, str(exc), clock())
     except Exception as exc:
-        release_and_raise(docs, path, event.generation, token, exc, "processing", now)
+        release_and_raise(docs, path, event.generation, token, exc, "processing", clock())
         raise  # unreachable: release_and_raise always raises
+    now = clock()
     finished = records.finish(docs, path, generation=event.generation, token=token, now=now, fields={
         "status": "ready",
         "error": None,

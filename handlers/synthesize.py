@@ -37,9 +37,9 @@ def synthesize_job(
     docs: DocumentStore,
     engine: Any,
     settings: Settings,
-    now: datetime,
     clock: Callable[[], datetime],
 ) -> Outcome:
+    now = clock()
     path = route.doc_path
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
     initial = {"status": "queued", "job_id": route.id, "owner": route.owner, "source": source, "progress": 0.0,
@@ -62,8 +62,8 @@ def synthesize_job(
         voices = _wait_for_voices(request, route, docs, inputs, settings, created=current.get("created_at") or now,
                                   clock=clock)
     except InputError as exc:
-        return record_failure(docs, path, event.generation, None, str(exc), now)
-    claimed = claim_or_outcome(docs, path, event.generation, "processing", settings, now)
+        return record_failure(docs, path, event.generation, None, str(exc), clock())
+    claimed = claim_or_outcome(docs, path, event.generation, "processing", settings, clock())
     if isinstance(claimed, Outcome):
         return claimed
     token = claimed.token
@@ -82,9 +82,9 @@ def synthesize_job(
         })
     except InputError as exc:
         outputs.delete(output_name)
-        return record_failure(docs, path, event.generation, token, str(exc), now)
+        return record_failure(docs, path, event.generation, token, str(exc), clock())
     except Exception as exc:
-        release_and_raise(docs, path, event.generation, token, exc, "queued", now)
+        release_and_raise(docs, path, event.generation, token, exc, "queued", clock())
         raise  # unreachable
     finished_at = clock()
     done = records.finish(docs, path, generation=event.generation, token=token, now=finished_at, fields={

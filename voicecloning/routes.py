@@ -77,12 +77,12 @@ def route(name: str) -> Route | None:
             return _checked(Route("voice", owner, m["id"], m["ext"].lower()), name)
         if m := _PART.fullmatch(tail):
             return _checked(Route("voice", owner, m["id"], m["ext"].lower(), part=m["part"]), name)
-        return _invalid("voice", owner, name, f"'{name}' is not a clip name; upload clips as voices/<voice_id>.<ext>.")
+        return _invalid("voice", owner, name, f"'{_show(name)}' is not a clip name; upload clips as voices/<voice_id>.<ext>.")
     if rest.startswith("requests/"):
         tail = rest[len("requests/") :]
         if "/" not in tail and tail.lower().endswith(".json"):
             return _checked(Route("request", owner, tail[: -len(".json")], "json"), name)
-        return _invalid("request", owner, name, f"'{name}' is not a request name; upload requests as requests/<job_id>.json.")
+        return _invalid("request", owner, name, f"'{_show(name)}' is not a request name; upload requests as requests/<job_id>.json.")
     return None
 
 
