@@ -10,7 +10,7 @@ from typing import Any
 
 from handlers.outcome import Outcome, claim_or_outcome, record_failure, release_and_raise
 from voicecloning import records
-from voicecloning.audio.decode import decode_audio, probe_duration
+from voicecloning.audio.decode import decode_audio
 from voicecloning.audio.reference import ClipChecks, PreparedClip, combine_clips, prepare_reference
 from voicecloning.errors import ClipRejected, ConsentMissing, InputError
 from voicecloning.events import StorageEvent
@@ -102,12 +102,6 @@ def _prepare(info: BlobInfo, inputs: BlobStore, settings: Settings) -> PreparedC
     data = inputs.read(info.name, info.generation)
     if data is None:
         raise ClipRejected(f"the clip '{info.name}' was replaced or deleted while it was being enrolled; upload it again.")
-    seconds = probe_duration(data, ext)
-    if seconds is not None and seconds > limits.max_clip_seconds:
-        raise ClipRejected(
-            f"the clip is {seconds / 60:.1f} min long; upload at most {limits.max_clip_seconds / 60:.0f} min "
-            "(about 10-30 s of one person speaking is best)."
-        )
     audio = decode_audio(data, ext, max_seconds=limits.max_clip_seconds)
     checks = ClipChecks(min_speech_seconds=limits.min_speech_seconds, max_reference_seconds=limits.max_reference_seconds)
     return prepare_reference(audio, checks)
