@@ -1,0 +1,112 @@
+# Minimal deployment of the voice-cloning service with the module in ../..
+#
+#   cp terraform.tfvars.example terraform.tfvars   # then edit it
+#   terraform init && terraform apply
+#
+# See docs/DEPLOY.md for the order (repository, image, then everything).
+
+terraform {
+  required_version = ">= 1.5, < 2.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.40, < 8.0"
+    }
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 6.40, < 8.0"
+    }
+  }
+}
+
+variable "project_id" {
+  description = "ID of the Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for every regional resource."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "image" {
+  description = "Image URI built from Dockerfile and pushed to the module's Artifact Registry repository."
+  type        = string
+}
+
+variable "worker_image" {
+  description = "Optional Dockerfile.gpu image for the worker when gpu = true."
+  type        = string
+  default     = null
+}
+
+variable "gpu" {
+  description = "Run the worker on an NVIDIA L4 GPU."
+  type        = bool
+  default     = false
+}
+
+variable "alert_email" {
+  description = "Optional e-mail address for alerts."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Protect Cloud Run services and Firestore from deletion; set false and apply before destroy."
+  type        = bool
+  default     = true
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}
+
+module "voicecloning" {
+  source = "../.."
+
+  project_id          = var.project_id
+  region              = var.region
+  image               = var.image
+  worker_image        = var.worker_image
+  gpu                 = var.gpu
+  alert_email         = var.alert_email
+  deletion_protection = var.deletion_protection
+
+  labels = {
+    env = "dev"
+  }
+}
+
+output "input_bucket" {
+  description = "Upload voices/<id>.<ext> and requests/<id>.json here."
+  value       = module.voicecloning.input_bucket
+}
+
+output "output_bucket" {
+  description = "Synthesised audio and voice latents."
+  value       = module.voicecloning.output_bucket
+}
+
+output "artifact_registry_repository" {
+  description = "Push images here."
+  value       = module.voicecloning.artifact_registry_repository
+}
+
+output "http_api_url" {
+  description = "URL of the HTTP API."
+  value       = module.voicecloning.http_api_url
+}
+
+output "dead_letter_setup_command" {
+  description = "Run once after apply to attach the dead-letter policy."
+  value       = module.voicecloning.dead_letter_setup_command
+}

@@ -1,0 +1,63 @@
+output "input_bucket" {
+  description = "Name of the input (trigger) bucket: upload voices/<id>.<ext> and requests/<id>.json here."
+  value       = google_storage_bucket.input.name
+}
+
+output "output_bucket" {
+  description = "Name of the output bucket: outputs/<job_id>.<fmt>, users/<uid>/outputs/... and voice latents."
+  value       = google_storage_bucket.output.name
+}
+
+output "firestore_database" {
+  description = "Firestore database ID holding voices/, jobs/ and users/<uid>/... documents."
+  value       = google_firestore_database.this.name
+}
+
+output "artifact_registry_repository" {
+  description = "Docker repository path to tag and push images to (REGION-docker.pkg.dev/PROJECT/REPO)."
+  value       = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+}
+
+output "worker_service" {
+  description = "Name of the worker Cloud Run service (internal ingress, invoked only by the Eventarc trigger)."
+  value       = google_cloud_run_v2_service.worker.name
+}
+
+output "http_api_url" {
+  description = "URL of the HTTP API service (GET /health, GET /model/info)."
+  value       = google_cloud_run_v2_service.api.uri
+}
+
+output "service_accounts" {
+  description = "E-mail addresses of the worker, HTTP API and Eventarc trigger service accounts."
+  value = {
+    worker  = google_service_account.worker.email
+    api     = google_service_account.api.email
+    trigger = google_service_account.trigger.email
+  }
+}
+
+output "eventarc_trigger" {
+  description = "ID of the Eventarc trigger on google.cloud.storage.object.v1.finalized for the input bucket."
+  value       = google_eventarc_trigger.object_finalized.id
+}
+
+output "eventarc_subscription" {
+  description = "The Pub/Sub subscription Eventarc created for the trigger (owned by Eventarc)."
+  value       = local.eventarc_subscription
+}
+
+output "dead_letter_topic" {
+  description = "Pub/Sub topic that receives storage events after max_delivery_attempts failed deliveries."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription that keeps dead-lettered events for inspection and replay."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "dead_letter_setup_command" {
+  description = "Run once after apply (and after the trigger is recreated): attaches the dead-letter policy to the Eventarc-managed subscription, which Terraform cannot manage."
+  value       = local.dead_letter_setup_command
+}

@@ -1,0 +1,149 @@
+# Two Cloud Run services from one image; FUNCTION_TARGET picks the entry point.
+
+resource "google_cloud_run_v2_service" "worker" {
+  project             = var.project_id
+  name                = local.worker_service_name
+  location            = var.region
+  description         = "XTTS-v2 worker: handles google.cloud.storage.object.v1.finalized events from the input bucket."
+  labels              = merge(local.labels, { component = "worker" })
+  deletion_protection = var.deletion_protection
+  # Reachable only from inside the project (Eventarc / Pub/Sub push counts as internal).
+  ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  # Keep the IAM invoker check: only the trigger service account may call it.
+  invoker_iam_disabled = false
+
+  template {
+    service_account = google_service_account.worker.email
+    # One job at a time: the model uses every vCPU (or the GPU) of the instance.
+    max_instance_request_concurrency = 1
+    timeout                          = "${var.worker_timeout_seconds}s"
+    execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
+    labels                           = merge(local.labels, { component = "worker" })
+    gpu_zonal_redundancy_disabled    = var.gpu ? var.gpu_zonal_redundancy_disabled : null
+
+    scaling {
+      min_instance_count = var.worker_min_instances
+      max_instance_count = var.worker_max_instances
+    }
+
+    dynamic "node_selector" {
+      for_each = var.gpu ? ["nvidia-l4"] : []
+      content {
+        accelerator = node_selector.value
+      }
+    }
+
+    containers {
+      image = local.worker_image
+
+      resources {
+        limits = merge(
+          {
+            cpu    = local.worker_cpu
+            memory = local.worker_memory
+          },
+          var.gpu ? { "nvidia.com/gpu" = "1" } : {},
+        )
+        # GPU instances need CPU always allocated; CPU-only work happens inside the request.
+        cpu_idle          = !var.gpu
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.worker_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      # functions-framework answers on $PORT once the module is imported; the
+      # model itself loads lazily on the first event.
+      startup_probe {
+        tcp_socket {
+          port = 8080
+        }
+        initial_delay_seconds = 0
+        period_seconds        = 5
+        timeout_seconds       = 3
+        failure_threshold     = 24
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis, google_project_iam_member.worker]
+}
+
+resource "google_cloud_run_v2_service" "api" {
+  project             = var.project_id
+  name                = local.api_service_name
+  location            = var.region
+  description         = "Voice cloning HTTP API: GET /health, GET /model/info."
+  labels              = merge(local.labels, { component = "api" })
+  deletion_protection = var.deletion_protection
+  ingress             = "INGRESS_TRAFFIC_ALL"
+
+  template {
+    service_account                  = google_service_account.api.email
+    max_instance_request_concurrency = 20
+    timeout                          = "30s"
+    labels                           = merge(local.labels, { component = "api" })
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.http_api_max_instances
+    }
+
+    containers {
+      image = var.image
+
+      resources {
+        limits = {
+          cpu    = var.http_api_cpu
+          memory = var.http_api_memory
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.api_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/health"
+        }
+        period_seconds    = 30
+        failure_threshold = 3
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis, google_project_iam_member.api]
+}
+
+# Public access to the HTTP API only when explicitly requested.
+resource "google_cloud_run_v2_service_iam_member" "api_public" {
+  count = var.http_api_public ? 1 : 0
+
+  project  = google_cloud_run_v2_service.api.project
+  location = google_cloud_run_v2_service.api.location
+  name     = google_cloud_run_v2_service.api.name
+  role     = "roles/run.invoker" # anyone may call /health and /model/info (http_api_public = true)
+  member   = "allUsers"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "api_invokers" {
+  for_each = var.http_api_public ? toset([]) : var.http_api_invokers
+
+  project  = google_cloud_run_v2_service.api.project
+  location = google_cloud_run_v2_service.api.location
+  name     = google_cloud_run_v2_service.api.name
+  role     = "roles/run.invoker" # named frontends or operators may call the private API
+  member   = each.value
+}

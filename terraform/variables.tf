@@ -1,0 +1,469 @@
+# ---------------------------------------------------------------------------
+# Project and naming
+# ---------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "ID of the Google Cloud project to deploy into."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid project ID: 6-30 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region for Cloud Run, Eventarc, Artifact Registry and both buckets (an Eventarc Storage trigger must share its bucket's location). Pick a region with Cloud Run L4 GPUs if gpu = true."
+  type        = string
+  default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a single Google Cloud region such as europe-west1 (not a multi-region)."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix for every resource name (service accounts, services, topics, repository). Keep it short: service account IDs are limited to 30 characters."
+  type        = string
+  default     = "voiceclone"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,14}$", var.name_prefix))
+    error_message = "name_prefix must be 2-15 characters: lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels added to every resource that supports labels (merged over the module's own app/component labels)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "Label keys must start with a lowercase letter; keys and values may use lowercase letters, digits, '_' and '-' (max 63 characters)."
+  }
+}
+
+variable "enable_apis" {
+  description = "Enable the Google Cloud APIs this deployment needs. Set false when APIs are managed elsewhere (for example by a project factory)."
+  type        = bool
+  default     = true
+}
+
+variable "deletion_protection" {
+  description = "Protect the Cloud Run services and the Firestore database from deletion. Set false and apply before `terraform destroy`."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------
+# Buckets
+# ---------------------------------------------------------------------------
+
+variable "input_bucket_name" {
+  description = "Name of the input (trigger) bucket that receives voices/ and requests/. Null: \"<project_id>-<name_prefix>-input\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.input_bucket_name == null || can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.input_bucket_name))
+    error_message = "input_bucket_name must be a valid bucket name: 3-63 lowercase letters, digits, '-', '_' or '.'."
+  }
+}
+
+variable "output_bucket_name" {
+  description = "Name of the output bucket for synthesised audio and voice latents. Must differ from the input bucket. Null: \"<project_id>-<name_prefix>-output\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.output_bucket_name == null || can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.output_bucket_name))
+    error_message = "output_bucket_name must be a valid bucket name: 3-63 lowercase letters, digits, '-', '_' or '.'."
+  }
+}
+
+variable "bucket_force_destroy" {
+  description = "Allow `terraform destroy` to delete the buckets even when they still hold objects. Keep false outside throwaway environments."
+  type        = bool
+  default     = false
+}
+
+variable "output_retention_days" {
+  description = "Delete objects under outputs/ and users/*/outputs/ in the output bucket after this many days. 0 keeps them forever."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.output_retention_days >= 0 && floor(var.output_retention_days) == var.output_retention_days
+    error_message = "output_retention_days must be a whole number of days, 0 or more."
+  }
+}
+
+variable "input_noncurrent_retention_days" {
+  description = "Delete noncurrent (overwritten or deleted) object versions in the versioned input bucket after this many days."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.input_noncurrent_retention_days >= 1 && floor(var.input_noncurrent_retention_days) == var.input_noncurrent_retention_days
+    error_message = "input_noncurrent_retention_days must be a whole number of days, 1 or more."
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) used as the default encryption key of both buckets. The key must be in the buckets' region; the module grants the Cloud Storage service agent access to it. Null: Google-managed encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must look like projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Firestore
+# ---------------------------------------------------------------------------
+
+variable "firestore_database_name" {
+  description = "Firestore database ID. \"(default)\" is the one Firebase client SDKs use without extra configuration."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database_name == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database_name))
+    error_message = "firestore_database_name must be \"(default)\" or 4-63 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore location: a region (for example europe-west1) or a multi-region (eur3, nam5). Null: var.region. Cannot be changed after creation."
+  type        = string
+  default     = null
+}
+
+variable "firestore_point_in_time_recovery" {
+  description = "Enable Firestore point-in-time recovery (7 days of versions; billed as extra storage)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_firebase" {
+  description = "Add Firebase to the project (google_firebase_project), which web frontends need to sign users in and read Firestore under the security rules. Leave false if Firebase is already enabled."
+  type        = bool
+  default     = false
+}
+
+# ---------------------------------------------------------------------------
+# Container image
+# ---------------------------------------------------------------------------
+
+variable "image" {
+  description = "Container image URI (tag or, better, digest) built from Dockerfile, used by the HTTP API and, unless worker_image is set, by the worker."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.image))
+    error_message = "image must be a full image URI with a tag or digest, such as europe-west1-docker.pkg.dev/PROJECT/REPO/voicecloning:v1."
+  }
+}
+
+variable "worker_image" {
+  description = "Optional image for the worker only, such as the Dockerfile.gpu build when gpu = true. Null: var.image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.worker_image == null || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^ ]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.worker_image))
+    error_message = "worker_image must be a full image URI with a tag or digest."
+  }
+}
+
+variable "artifact_untagged_retention_days" {
+  description = "Artifact Registry cleanup policy: delete untagged images older than this many days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.artifact_untagged_retention_days >= 1
+    error_message = "artifact_untagged_retention_days must be at least 1."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Worker service (CloudEvent target on_object_finalized)
+# ---------------------------------------------------------------------------
+
+variable "worker_cpu" {
+  description = "vCPUs per worker instance without a GPU (Cloud Run CPU limit). Also the default thread count."
+  type        = string
+  default     = "2"
+
+  validation {
+    condition     = contains(["1", "2", "4", "6", "8"], var.worker_cpu)
+    error_message = "worker_cpu must be one of 1, 2, 4, 6, 8."
+  }
+}
+
+variable "worker_memory" {
+  description = "Memory per worker instance without a GPU (Cloud Run memory limit, e.g. 4Gi). XTTS-v2 needs about 4 GiB."
+  type        = string
+  default     = "4Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.worker_memory))
+    error_message = "worker_memory must be a Kubernetes-style quantity such as 4096Mi or 4Gi."
+  }
+}
+
+variable "gpu" {
+  description = "Run the worker on one NVIDIA L4 GPU (node_selector accelerator nvidia-l4). Use an image built from Dockerfile.gpu (worker_image) and a region that offers Cloud Run GPUs."
+  type        = bool
+  default     = false
+}
+
+variable "gpu_cpu" {
+  description = "vCPUs per worker instance when gpu = true. Cloud Run requires at least 4 with an L4."
+  type        = string
+  default     = "4"
+
+  validation {
+    condition     = contains(["4", "6", "8"], var.gpu_cpu)
+    error_message = "gpu_cpu must be 4, 6 or 8 (Cloud Run needs at least 4 vCPUs with an L4 GPU)."
+  }
+}
+
+variable "gpu_memory" {
+  description = "Memory per worker instance when gpu = true. Cloud Run requires at least 16Gi with an L4."
+  type        = string
+  default     = "16Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+Gi$", var.gpu_memory)) && try(tonumber(trimsuffix(var.gpu_memory, "Gi")) >= 16, false)
+    error_message = "gpu_memory must be at least 16Gi, written in Gi (e.g. 16Gi, 32Gi)."
+  }
+}
+
+variable "gpu_zonal_redundancy_disabled" {
+  description = "With gpu = true: true skips zonal redundancy for GPU instances (cheaper, the default GPU quota); false reserves redundant capacity (needs the zonal-redundancy quota)."
+  type        = bool
+  default     = true
+}
+
+variable "worker_min_instances" {
+  description = "Minimum worker instances kept warm (0 scales to zero; each warm instance is billed)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.worker_min_instances >= 0
+    error_message = "worker_min_instances must be 0 or more."
+  }
+}
+
+variable "worker_max_instances" {
+  description = "Maximum worker instances; with concurrency 1 this is also the number of jobs processed in parallel."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.worker_max_instances >= 1 && var.worker_max_instances <= 1000
+    error_message = "worker_max_instances must be between 1 and 1000."
+  }
+}
+
+variable "worker_timeout_seconds" {
+  description = "Request timeout of the worker. Event deliveries get at most 600 s (Pub/Sub push ack deadline), so longer values would only waste work."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.worker_timeout_seconds >= 60 && var.worker_timeout_seconds <= 600
+    error_message = "worker_timeout_seconds must be between 60 and 600."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# HTTP API service (target http_api)
+# ---------------------------------------------------------------------------
+
+variable "http_api_cpu" {
+  description = "vCPUs per HTTP API instance."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = contains(["1", "2", "4"], var.http_api_cpu)
+    error_message = "http_api_cpu must be 1, 2 or 4."
+  }
+}
+
+variable "http_api_memory" {
+  description = "Memory per HTTP API instance."
+  type        = string
+  default     = "1Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.http_api_memory))
+    error_message = "http_api_memory must be a Kubernetes-style quantity such as 512Mi or 1Gi."
+  }
+}
+
+variable "http_api_max_instances" {
+  description = "Maximum HTTP API instances."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.http_api_max_instances >= 1
+    error_message = "http_api_max_instances must be at least 1."
+  }
+}
+
+variable "http_api_public" {
+  description = "Grant roles/run.invoker to allUsers on the HTTP API (unauthenticated access to /health and /model/info). Off by default; the worker is never public."
+  type        = bool
+  default     = false
+}
+
+variable "http_api_invokers" {
+  description = "Members (e.g. \"group:frontend@example.com\", \"serviceAccount:...\") granted roles/run.invoker on the HTTP API when it is not public."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.http_api_invokers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", m))])
+    error_message = "http_api_invokers must be IAM members such as group:team@example.com; use http_api_public for allUsers."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Application settings (become VOICECLONING_* environment variables)
+# ---------------------------------------------------------------------------
+
+variable "precision" {
+  description = "VOICECLONING_PRECISION: auto, fp32, fast, fp16 or bf16."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "fp32", "fast", "fp16", "bf16"], var.precision)
+    error_message = "precision must be one of auto, fp32, fast, fp16, bf16."
+  }
+}
+
+variable "threads" {
+  description = "VOICECLONING_THREADS: torch threads per worker. Null: the worker's vCPU count."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.threads == null || try(var.threads >= 1, false)
+    error_message = "threads must be null or at least 1."
+  }
+}
+
+variable "max_attempts" {
+  description = "VOICECLONING_MAX_ATTEMPTS: attempts the worker makes at one job before recording it as failed."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_attempts >= 1 && var.max_attempts <= 100
+    error_message = "max_attempts must be between 1 and 100."
+  }
+}
+
+variable "lease_seconds" {
+  description = "VOICECLONING_LEASE_SECONDS: how long a worker's claim on a job lasts before another delivery may take it over."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.lease_seconds >= 60
+    error_message = "lease_seconds must be at least 60 (and should exceed worker_timeout_seconds)."
+  }
+}
+
+variable "max_event_age_seconds" {
+  description = "VOICECLONING_MAX_EVENT_AGE_SECONDS: events older than this are acknowledged and dropped instead of retried."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.max_event_age_seconds >= 600
+    error_message = "max_event_age_seconds must be at least 600."
+  }
+}
+
+variable "require_consent" {
+  description = "VOICECLONING_REQUIRE_CONSENT: refuse to enrol a voice unless its upload records the speaker's consent."
+  type        = bool
+  default     = false
+}
+
+variable "log_level" {
+  description = "VOICECLONING_LOG_LEVEL for both services."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Delivery, dead-lettering and alerting
+# ---------------------------------------------------------------------------
+
+variable "max_delivery_attempts" {
+  description = "Pub/Sub deliveries of one storage event before it is dead-lettered (5-100). Applied to the Eventarc-managed subscription by the command in the dead_letter_setup_command output."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub limits)."
+  }
+}
+
+variable "dead_letter_retention_days" {
+  description = "How long dead-lettered events stay in the dead-letter subscription for inspection or replay (1-7 days)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.dead_letter_retention_days >= 1 && var.dead_letter_retention_days <= 7
+    error_message = "dead_letter_retention_days must be between 1 and 7."
+  }
+}
+
+variable "alert_email" {
+  description = "Optional e-mail address that receives the dead-letter and failed-job alerts. Null: alerts are created without an e-mail channel."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alert_email == null || can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", var.alert_email))
+    error_message = "alert_email must be an e-mail address."
+  }
+}
+
+variable "notification_channels" {
+  description = "Existing Cloud Monitoring notification channel IDs (projects/P/notificationChannels/N) that also receive the alerts."
+  type        = list(string)
+  default     = []
+}
+
+variable "failed_jobs_alert_threshold" {
+  description = "Alert when more than this many jobs fail within 5 minutes (log-based metric on the worker)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.failed_jobs_alert_threshold >= 0
+    error_message = "failed_jobs_alert_threshold must be 0 or more."
+  }
+}

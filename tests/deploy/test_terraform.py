@@ -1,0 +1,476 @@
+"""The Terraform module in terraform/ deploys the service safely.
+
+Parsed with python-hcl2 (providers cannot be fetched here, so there is no
+`terraform validate`/`plan`): these tests assert on the configuration itself.
+checkov has no checks for Cloud Run v2 IAM, Eventarc or Firestore; those are
+covered here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import TERRAFORM_DIR, Module, one, refs
+from voicecloning.settings import DEVICES, PRECISIONS
+
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+
+# Every role a service account of ours may hold, and where. Anything else fails.
+ALLOWED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "worker": {
+        ("project", "roles/datastore.user"),
+        ("project", "roles/logging.logWriter"),
+        ("project", "roles/monitoring.metricWriter"),
+        ("google_storage_bucket.input", "roles/storage.objectViewer"),
+        ("google_storage_bucket.output", "roles/storage.objectAdmin"),
+    },
+    "api": {
+        ("project", "roles/logging.logWriter"),
+        ("project", "roles/monitoring.metricWriter"),
+    },
+    "trigger": {
+        ("project", "roles/eventarc.eventReceiver"),
+        ("google_cloud_run_v2_service.worker", "roles/run.invoker"),
+    },
+}
+
+# Env vars of the contract in voicecloning/settings.py that Terraform must set.
+REQUIRED_ENV = {
+    "VOICECLONING_BACKEND",
+    "VOICECLONING_INPUT_BUCKET",
+    "VOICECLONING_OUTPUT_BUCKET",
+    "GOOGLE_CLOUD_PROJECT",
+    "VOICECLONING_FIRESTORE_DATABASE",
+    "VOICECLONING_MODEL_DIR",
+    "VOICECLONING_PRECISION",
+    "VOICECLONING_DEVICE",
+    "VOICECLONING_THREADS",
+    "VOICECLONING_MAX_ATTEMPTS",
+    "VOICECLONING_LEASE_SECONDS",
+    "VOICECLONING_MAX_EVENT_AGE_SECONDS",
+    "VOICECLONING_REQUIRE_CONSENT",
+    "VOICECLONING_LOG_LEVEL",
+    "FUNCTION_TARGET",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def iam_grants(module: Module) -> list[dict[str, Any]]:
+    """Every IAM member resource as {address, scope, roles, member}, roles resolved through for_each."""
+    grants = []
+    for address, body in module.resources().items():
+        rtype = address.split(".")[0]
+        if not rtype.endswith("_iam_member"):
+            continue
+        role = body["role"]
+        if role in ("${each.value}", "${each.key}"):
+            match = re.fullmatch(r"\$\{toset\(local\.(\w+)\)\}", body.get("for_each", ""))
+            assert match, f"{address}: role comes from for_each {body.get('for_each')!r}, which the test cannot resolve"
+            roles = module.locals[match.group(1)]
+        else:
+            assert "${" not in role, f"{address}: role {role!r} is not a literal"
+            roles = [role]
+        if rtype == "google_project_iam_member":
+            scope = "project"
+        else:
+            target = body.get("bucket") or body.get("name") or body.get("topic") or body.get("subscription") or ""
+            targets = {r for r in refs(target) if not r.startswith(("var.", "local.", "each."))}
+            scope = ",".join(sorted(targets)) or str(target)
+        grants.append({"address": address, "scope": scope, "roles": roles, "member": body["member"]})
+    return grants
+
+
+def service_account_of(member: str) -> str | None:
+    match = re.search(r"google_service_account\.(\w+)\.", member)
+    return match.group(1) if match else None
+
+
+def template(module: Module, service: str) -> dict[str, Any]:
+    return one(module.resource(f"google_cloud_run_v2_service.{service}")["template"])
+
+
+def seconds(module: Module, value: str) -> tuple[int, str]:
+    """(largest possible seconds, how it was found) of a duration such as "600s" or "${var.x}s"."""
+    if match := re.fullmatch(r"(\d+)s", value):
+        return int(match.group(1)), "literal"
+    match = re.fullmatch(r"\$\{var\.(\w+)\}s", value)
+    assert match, f"cannot interpret duration {value!r}"
+    variable = module.variables[match.group(1)]
+    condition = " ".join(v["condition"] for v in variable.get("validation", []))
+    upper = re.search(rf"var\.{match.group(1)}\s*<=\s*(\d+)", condition)
+    assert upper, f"var.{match.group(1)} has no upper bound in its validation"
+    assert variable["default"] <= int(upper.group(1))
+    return int(upper.group(1)), f"validation of var.{match.group(1)}"
+
+
+def env_of(module: Module, service: str) -> dict[str, str]:
+    """The environment a service gets: its dynamic env for_each over merged locals."""
+    container = one(template(module, service)["containers"])
+    dynamic_env = [d["env"] for d in container.get("dynamic", []) if "env" in d]
+    assert len(dynamic_env) == 1, f"{service}: expected one dynamic env block"
+    source = re.fullmatch(r"\$\{local\.(\w+)\}", dynamic_env[0]["for_each"])
+    assert source, f"{service}: env for_each should be a local"
+    return resolve_env_local(module, source.group(1))
+
+
+def resolve_env_local(module: Module, name: str) -> dict[str, str]:
+    value = module.locals[name]
+    if isinstance(value, dict):
+        return value
+    match = re.fullmatch(r"\$\{merge\(local\.(\w+), \{(.*)\}\)\}", value, re.S)
+    assert match, f"local.{name} = {value!r} is not merge(local.x, {{...}})"
+    merged = dict(resolve_env_local(module, match.group(1)))
+    for key, expr in re.findall(r"(\w+)\s*=\s*((?:[^,\"]|\"[^\"]*\")+)", match.group(2)):
+        merged[key] = expr.strip().strip('"')
+    return merged
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def test_worker_service_is_never_public(module: Module) -> None:
+    """No IAM grant on the worker service names allUsers or allAuthenticatedUsers, and its ingress is internal."""
+    on_worker = [g for g in iam_grants(module) if "google_cloud_run_v2_service.worker" in g["scope"]]
+    assert on_worker, "expected at least the trigger's run.invoker grant on the worker"
+    for grant in on_worker:
+        assert grant["member"] not in PUBLIC_MEMBERS, f"{grant['address']} makes the worker public"
+    worker = module.resource("google_cloud_run_v2_service.worker")
+    assert worker["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    assert worker.get("invoker_iam_disabled", False) is False
+
+
+def test_only_the_http_api_can_be_public_and_only_when_asked(module: Module) -> None:
+    """allUsers appears once, on the HTTP API, behind var.http_api_public (default false)."""
+    public = [(a, b) for a, b in module.resources().items() if b.get("member") in PUBLIC_MEMBERS]
+    assert [a for a, _ in public] == ["google_cloud_run_v2_service_iam_member.api_public"]
+    body = public[0][1]
+    assert body["count"] == "${var.http_api_public ? 1 : 0}"
+    assert refs(body["name"]) == {"google_cloud_run_v2_service.api"}
+    assert module.variables["http_api_public"]["default"] is False
+
+
+def test_iam_is_additive_only(module: Module) -> None:
+    """No authoritative *_iam_binding / *_iam_policy resources, which would hide grants from these checks."""
+    authoritative = [a for a in module.resources() if re.search(r"_iam_(binding|policy)\.", a)]
+    assert authoritative == []
+
+
+def test_service_accounts_hold_only_allowed_roles(module: Module) -> None:
+    """Every role granted to the worker, API and trigger service accounts is on the allowed list, at the allowed scope."""
+    granted: dict[str, set[tuple[str, str]]] = {sa: set() for sa in ALLOWED_GRANTS}
+    for grant in iam_grants(module):
+        sa = service_account_of(grant["member"])
+        if sa is None:
+            continue
+        assert sa in ALLOWED_GRANTS, f"{grant['address']}: unexpected service account {sa}"
+        granted[sa] |= {(grant["scope"], role) for role in grant["roles"]}
+    for sa, grants in granted.items():
+        extra = grants - ALLOWED_GRANTS[sa]
+        assert not extra, f"{sa} is granted roles outside its allowed list: {sorted(extra)}"
+    assert set(module.resources("google_service_account")) == {f"google_service_account.{sa}" for sa in ALLOWED_GRANTS}
+
+
+def test_service_accounts_hold_the_roles_they_need(module: Module) -> None:
+    """The allowed grants are all present: a missing one breaks the pipeline at run time."""
+    granted: dict[str, set[tuple[str, str]]] = {sa: set() for sa in ALLOWED_GRANTS}
+    for grant in iam_grants(module):
+        sa = service_account_of(grant["member"])
+        if sa in granted:
+            granted[sa] |= {(grant["scope"], role) for role in grant["roles"]}
+    assert granted == ALLOWED_GRANTS
+
+
+def test_storage_service_agent_may_publish_events(module: Module) -> None:
+    """The Cloud Storage service agent gets roles/pubsub.publisher, without which Storage triggers never fire."""
+    grant = module.resource("google_project_iam_member.gcs_agent_pubsub_publisher")
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert "data.google_storage_project_service_account.gcs" in refs(grant["member"])
+
+
+def test_every_role_has_a_reason() -> None:
+    """Each line that grants a role carries a one-line comment saying why."""
+    missing = []
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r'"roles/[\w.]+"', line) and "#" not in line:
+                missing.append(f"{path.name}:{number}: {line.strip()}")
+    assert missing == []
+
+
+# --------------------------------------------------------------------------- trigger and buckets
+
+
+def test_trigger_fires_on_finalized_objects_of_the_input_bucket(module: Module) -> None:
+    """Eventarc sends google.cloud.storage.object.v1.finalized from the input bucket to the worker, as the trigger SA."""
+    trigger = module.resource("google_eventarc_trigger.object_finalized")
+    criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
+    assert criteria == {
+        "type": "google.cloud.storage.object.v1.finalized",
+        "bucket": "${google_storage_bucket.input.name}",
+    }
+    destination = one(one(trigger["destination"])["cloud_run_service"])
+    assert refs(destination["service"]) == {"google_cloud_run_v2_service.worker"}
+    assert refs(trigger["service_account"]) == {"google_service_account.trigger"}
+
+
+def test_output_bucket_is_never_the_trigger_bucket(module: Module) -> None:
+    """The worker writes to a bucket other than the one that triggers it, and cannot write to the trigger bucket."""
+    trigger = module.resource("google_eventarc_trigger.object_finalized")
+    trigger_bucket = {c["value"] for c in trigger["matching_criteria"] if c["attribute"] == "bucket"}
+    env = env_of(module, "worker")
+    assert refs(env["VOICECLONING_OUTPUT_BUCKET"]) == {"google_storage_bucket.output"}
+    assert refs(env["VOICECLONING_INPUT_BUCKET"]) == {"google_storage_bucket.input"}
+    assert refs(sorted(trigger_bucket)) == {"google_storage_bucket.input"}
+
+    input_name = module.resource("google_storage_bucket.input")["name"]
+    output_name = module.resource("google_storage_bucket.output")["name"]
+    assert input_name != output_name
+    assert module.locals["input_bucket_name"] != module.locals["output_bucket_name"]
+    preconditions = [
+        p
+        for lc in module.resource("google_storage_bucket.output").get("lifecycle", [])
+        for p in lc.get("precondition", [])
+    ]
+    assert any("local.output_bucket_name != local.input_bucket_name" in p["condition"] for p in preconditions)
+
+    writes_to_input = [
+        g
+        for g in iam_grants(module)
+        if g["scope"] == "google_storage_bucket.input" and set(g["roles"]) - {"roles/storage.objectViewer"}
+    ]
+    assert writes_to_input == []
+
+
+def test_buckets_are_private_and_protected(module: Module) -> None:
+    """Both buckets: uniform access, public access prevention, no force-destroy by default, labels; input versioned."""
+    for name in ("input", "output"):
+        bucket = module.resource(f"google_storage_bucket.{name}")
+        assert bucket["uniform_bucket_level_access"] is True
+        assert bucket["public_access_prevention"] == "enforced"
+        assert bucket["force_destroy"] == "${var.bucket_force_destroy}"
+        assert "labels" in bucket
+    assert module.variables["bucket_force_destroy"]["default"] is False
+    assert one(module.resource("google_storage_bucket.input")["versioning"])["enabled"] is True
+
+
+def test_outputs_expire_but_voice_latents_do_not(module: Module) -> None:
+    """The output bucket deletes synthesised audio after var.output_retention_days and spares voices/ latents."""
+    output = module.resource("google_storage_bucket.output")
+    rule = [d["lifecycle_rule"] for d in output["dynamic"] if "lifecycle_rule" in d][0]
+    condition = one(one(rule["content"])["condition"])
+    assert condition["age"] == "${var.output_retention_days}"
+    candidates = module.locals["output_expiry_candidates"]
+    prefixes = [p for rule in candidates.values() for p in rule["prefixes"]]
+    assert "outputs/" in prefixes
+    assert not any(p.startswith("voices") for p in prefixes)
+    user_rule = next(r for r in candidates.values() if r["prefixes"] == ["users/"])
+    assert user_rule["suffixes"], "users/ expiry must be narrowed to audio files, or it deletes users' voice latents"
+
+
+# --------------------------------------------------------------------------- Cloud Run
+
+
+def test_worker_processes_one_request_per_instance(module: Module) -> None:
+    """Worker concurrency is 1: the model uses the whole instance."""
+    assert template(module, "worker")["max_instance_request_concurrency"] == 1
+
+
+def test_worker_timeout_fits_the_event_delivery_deadline(module: Module) -> None:
+    """The worker's request timeout can never exceed 600 s, the Eventarc / Pub/Sub push deadline."""
+    limit, _ = seconds(module, template(module, "worker")["timeout"])
+    assert limit <= 600
+
+
+def test_worker_defaults_to_two_cpus_and_4gi(module: Module) -> None:
+    """Worker CPU and memory come from variables defaulting to 2 vCPU / 4Gi, with startup CPU boost."""
+    assert module.variables["worker_cpu"]["default"] == "2"
+    assert module.variables["worker_memory"]["default"] == "4Gi"
+    resources = one(one(template(module, "worker")["containers"])["resources"])
+    assert resources["startup_cpu_boost"] is True
+    assert "local.worker_cpu" in resources["limits"] and "local.worker_memory" in resources["limits"]
+    assert module.locals["worker_cpu"] == "${var.gpu ? var.gpu_cpu : var.worker_cpu}"
+    assert module.locals["worker_memory"] == "${var.gpu ? var.gpu_memory : var.worker_memory}"
+
+
+def test_gpu_variable_adds_one_l4_with_enough_cpu_and_memory(module: Module) -> None:
+    """gpu = true selects nvidia-l4, requests nvidia.com/gpu = 1, at least 4 vCPU / 16Gi, and sets zonal redundancy."""
+    tpl = template(module, "worker")
+    selector = [d["node_selector"] for d in tpl["dynamic"] if "node_selector" in d][0]
+    assert selector["for_each"] == '${var.gpu ? ["nvidia-l4"] : []}'
+    assert one(selector["content"])["accelerator"] == "${node_selector.value}"
+    limits = one(one(tpl["containers"])["resources"])["limits"]
+    assert '"nvidia.com/gpu" = "1"' in limits and "var.gpu ?" in limits
+    assert "var.gpu" in tpl["gpu_zonal_redundancy_disabled"]
+    assert module.variables["gpu"]["default"] is False
+    assert module.variables["gpu_cpu"]["default"] == "4"
+    assert module.variables["gpu_memory"]["default"] == "16Gi"
+    gpu_cpu_rule = one(module.variables["gpu_cpu"]["validation"])["condition"]
+    assert '"1"' not in gpu_cpu_rule and '"2"' not in gpu_cpu_rule
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
+def test_services_have_deletion_protection(module: Module, service: str) -> None:
+    """Both Cloud Run services follow var.deletion_protection, which defaults to true."""
+    assert (
+        module.resource(f"google_cloud_run_v2_service.{service}")["deletion_protection"] == "${var.deletion_protection}"
+    )
+    assert module.variables["deletion_protection"]["default"] is True
+
+
+@pytest.mark.parametrize(("service", "target"), [("worker", "on_object_finalized"), ("api", "http_api")])
+def test_services_get_the_whole_env_contract(module: Module, service: str, target: str) -> None:
+    """Each service receives every variable the settings module reads in the cloud, and its own FUNCTION_TARGET."""
+    env = env_of(module, service)
+    assert set(env) >= REQUIRED_ENV, f"missing: {sorted(REQUIRED_ENV - set(env))}"
+    assert env["FUNCTION_TARGET"] == target
+    assert env["VOICECLONING_BACKEND"] == "gcp"
+    assert env["VOICECLONING_MODEL_DIR"] == "/opt/model-fast"
+
+
+def test_enum_variables_match_the_settings_module(module: Module) -> None:
+    """The precision validation accepts exactly the values voicecloning.settings accepts; the device follows gpu."""
+    condition = one(module.variables["precision"]["validation"])["condition"]
+    listed = re.search(r"contains\(\[(.*?)\]", condition)
+    assert listed
+    assert tuple(v.strip().strip('"') for v in listed.group(1).split(",")) == PRECISIONS
+    device = env_of(module, "worker")["VOICECLONING_DEVICE"]
+    assert set(re.findall(r'"(\w+)"', device)) <= set(DEVICES)
+
+
+# --------------------------------------------------------------------------- Firestore, dead letters, alerts
+
+
+def test_firestore_is_native_and_protected(module: Module) -> None:
+    """The database is native mode with delete protection and an abandon policy while protection is on."""
+    db = module.resource("google_firestore_database.this")
+    assert db["type"] == "FIRESTORE_NATIVE"
+    assert "DELETE_PROTECTION_ENABLED" in db["delete_protection_state"]
+    assert "var.deletion_protection" in db["delete_protection_state"]
+    assert db["deletion_policy"] == '${var.deletion_protection ? "ABANDON" : "DELETE"}'
+
+
+def test_firestore_indexes_serve_status_filtered_newest_first_listings(module: Module) -> None:
+    """jobs and voices have a (status ASC, created_at DESC) composite index."""
+    index = module.resource("google_firestore_index.status_created_at")
+    assert index["for_each"] == '${toset(["jobs", "voices"])}'
+    assert index["collection"] == "${each.value}"
+    assert [(f["field_path"], f["order"]) for f in index["fields"]] == [
+        ("status", "ASCENDING"),
+        ("created_at", "DESCENDING"),
+    ]
+
+
+def test_security_rules_are_released_from_the_rules_file(module: Module) -> None:
+    """The ruleset is built from terraform/firestore.rules and released for the module's database."""
+    ruleset = module.resource("google_firebaserules_ruleset.firestore")
+    files = one(one(ruleset["source"])["files"])
+    assert files["content"] == '${file("${path.module}/firestore.rules")}'
+    release = module.resource("google_firebaserules_release.firestore")
+    assert release["name"] == "${local.rules_release_name}"
+    assert "google_firebaserules_ruleset.firestore" in refs(release["ruleset_name"])
+
+
+def test_dead_letters_are_kept_and_alerted_on(module: Module) -> None:
+    """A dead-letter topic with a subscription that keeps messages, the Pub/Sub agent's roles, and an alert on it."""
+    sub = module.resource("google_pubsub_subscription.dead_letter")
+    assert refs(sub["topic"]) == {"google_pubsub_topic.dead_letter"}
+    publisher = module.resource("google_pubsub_topic_iam_member.pubsub_agent_dead_letter_publisher")
+    assert publisher["role"] == "roles/pubsub.publisher" and "gcp-sa-pubsub" in module.locals["pubsub_agent"]
+    subscriber = module.resource("google_pubsub_subscription_iam_member.pubsub_agent_trigger_subscriber")
+    assert "google_eventarc_trigger.object_finalized" in refs(subscriber["subscription"])
+    command = module.locals["dead_letter_setup_command"]
+    assert "gcloud pubsub subscriptions update" in command and "--dead-letter-topic" in command
+    alert = one(module.resource("google_monitoring_alert_policy.dead_letters")["conditions"])
+    assert "google_pubsub_subscription.dead_letter" in refs(one(alert["condition_threshold"])["filter"])
+
+
+def test_failed_jobs_are_counted_and_alerted_on(module: Module) -> None:
+    """A log-based metric counts failed-job entries of the worker, and an alert policy watches it."""
+    metric = module.resource("google_logging_metric.failed_jobs")
+    assert 'jsonPayload.status=\\"failed\\"' in metric["filter"] or 'jsonPayload.status="failed"' in metric["filter"]
+    assert "job failed" in metric["filter"]
+    alert = one(module.resource("google_monitoring_alert_policy.failed_jobs")["conditions"])
+    assert "google_logging_metric.failed_jobs" in refs(one(alert["condition_threshold"])["filter"])
+
+
+# --------------------------------------------------------------------------- module hygiene
+
+
+def test_every_variable_has_a_type_and_a_description(module: Module, example: Module) -> None:
+    """terraform-google-modules style: no untyped or undocumented variable, in the module or the example."""
+    for where, mod in (("module", module), ("example", example)):
+        for name, body in mod.variables.items():
+            assert body.get("type"), f"{where}: variable {name} has no type"
+            assert str(body.get("description", "")).strip(), f"{where}: variable {name} has no description"
+
+
+def test_every_output_has_a_description(module: Module, example: Module) -> None:
+    for where, mod in (("module", module), ("example", example)):
+        assert mod.outputs, f"{where} has no outputs"
+        for name, body in mod.outputs.items():
+            assert str(body.get("description", "")).strip(), f"{where}: output {name} has no description"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "region",
+        "name_prefix",
+        "precision",
+        "log_level",
+        "worker_cpu",
+        "gpu_cpu",
+        "input_bucket_name",
+        "output_bucket_name",
+    ],
+)
+def test_enum_like_and_name_variables_are_validated(module: Module, name: str) -> None:
+    assert module.variables[name].get("validation"), f"variable {name} has no validation block"
+
+
+def test_labels_on_every_resource_that_takes_them(module: Module) -> None:
+    labelled = (
+        "google_storage_bucket",
+        "google_cloud_run_v2_service",
+        "google_pubsub_topic",
+        "google_pubsub_subscription",
+        "google_artifact_registry_repository",
+        "google_eventarc_trigger",
+    )
+    for address, body in module.resources().items():
+        if address.split(".")[0] in labelled:
+            assert "labels" in body, f"{address} has no labels"
+        if address.startswith("google_monitoring_"):
+            assert "user_labels" in body, f"{address} has no user_labels"
+
+
+def test_provider_versions_are_bounded(module: Module, example: Module) -> None:
+    """google and google-beta are pinned with a lower and an upper bound."""
+    for mod in (module, example):
+        terraform = one(list(mod.blocks("terraform")))
+        providers = one(terraform["required_providers"])
+        assert set(providers) == {"google", "google-beta"}
+        for name, spec in providers.items():
+            assert re.fullmatch(r">=\s*[\d.]+,\s*<\s*[\d.]+", spec["version"]), f"{name}: {spec['version']!r}"
+
+
+def test_example_uses_the_module(example: Module) -> None:
+    """examples/basic calls the module with the required inputs, and its tfvars example sets them."""
+    call = [body for block in example.blocks("module") for body in block.values()]
+    assert len(call) == 1 and call[0]["source"] == "../.."
+    assert {"project_id", "image"} <= set(call[0])
+    tfvars = (TERRAFORM_DIR / "examples" / "basic" / "terraform.tfvars.example").read_text()
+    for name in ("project_id", "image"):
+        assert re.search(rf"^{name}\s*=", tfvars, re.M), f"{name} missing from terraform.tfvars.example"
+
+
+def test_readme_documents_every_input_and_output(module: Module) -> None:
+    """terraform/README.md has a table row for each variable and output."""
+    readme = (TERRAFORM_DIR / "README.md").read_text()
+    for name in [*module.variables, *module.outputs]:
+        assert f"| `{name}` |" in readme, f"{name} is missing from terraform/README.md"
