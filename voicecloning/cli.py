@@ -17,9 +17,15 @@ DEFAULT_DATA = Path("data")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voicecloning.errors import ConfigurationError
+
     parser = _parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:

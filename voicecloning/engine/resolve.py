@@ -31,7 +31,7 @@ def check_model_dir(path: Path) -> Path:
 
 
 def default_download_dir() -> Path:
-    from TTS.utils.generic_utils import get_user_data_dir
+    from trainer.io import get_user_data_dir  # what coqui-tts's ModelManager uses
 
     return Path(get_user_data_dir("tts")) / XTTS_V2.replace("/", "--")
 
