@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:  make run   and   make test
-.PHONY: setup run test test-all test-slow bench lint clean
+.PHONY: setup run dev-model test test-slow bench lint clean
 
 PY := .venv/bin/python
 DATA ?= ./data
@@ -8,6 +8,9 @@ setup:
 	bash scripts/setup.sh
 
 ## Start the embedded default: DATA/input is the bucket, DATA/output the outputs, SQLite the documents.
+dev-model: setup
+	$(PY) -m voicecloning dev-model models/dev-tiny
+
 run: setup
 	$(PY) -m voicecloning serve --data $(DATA)
 
