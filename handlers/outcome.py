@@ -16,7 +16,7 @@ from voicecloning.stores.documents import DocumentStore
 log = logging.getLogger(__name__)
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """Every outcome acknowledges the event; retries happen only by raising."""
 
     DONE = "done"  # the work is finished (voice ready / job done)

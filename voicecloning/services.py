@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from voicecloning.engine.xtts import EngineConfig, XttsEngine
@@ -17,7 +17,7 @@ from voicecloning.stores.documents import DocumentStore, FirestoreDocumentStore,
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass

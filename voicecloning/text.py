@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 
 # Languages pysbd segments with its own rules (abbreviations, numbers, quotes).
 _PYSBD = {"en", "es", "fr", "de", "it", "pl", "ru", "nl", "ar", "hi", "ja", "zh"}
@@ -38,7 +38,7 @@ def has_speakable_content(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in ("L", "N") for ch in text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _segmenter(lang: str):  # type: ignore[no-untyped-def]
     import pysbd
 
@@ -48,10 +48,7 @@ def _segmenter(lang: str):  # type: ignore[no-untyped-def]
 def sentences(text: str, language: str) -> list[str]:
     """Sentences of ``text`` by the language's own rules where we have them."""
     lang = base_language(language)
-    if lang in _PYSBD:
-        parts = _segmenter(lang).segment(text)
-    else:
-        parts = _SENTENCE_END.split(text)
+    parts = _segmenter(lang).segment(text) if lang in _PYSBD else _SENTENCE_END.split(text)
     return [p.strip() for p in parts if p and p.strip()]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -48,7 +48,7 @@ def upload(bucket: Any, name: str, data: bytes, content_type: str, metadata: dic
 
 def storage_cloudevent(blob: Any, *, event_id: str | None = None, when: datetime | None = None) -> CloudEvent:
     """The CloudEvent Eventarc sends for a finalized object, built from the uploaded object."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     attributes = {
         "id": event_id or f"{blob.name}-{blob.generation}",
         "type": FINALIZED,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class Harness:
     def deliver(self, name: str, generation: int | None = None, attempts: int = 5) -> Outcome:
         info = self.services.inputs.stat(name)
         assert info is not None
-        event = StorageEvent(id=f"test-{name}-{info.generation}", type=FINALIZED, time=datetime.now(timezone.utc),
+        event = StorageEvent(id=f"test-{name}-{info.generation}", type=FINALIZED, time=datetime.now(UTC),
                              bucket="input", name=name, generation=generation or info.generation, size=info.size,
                              content_type=info.content_type, metadata=info.metadata)
         for attempt in range(attempts):

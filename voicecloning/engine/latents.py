@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import json
 import struct
+from dataclasses import dataclass
 
 import torch
 from safetensors import SafetensorError
