@@ -17,6 +17,7 @@ run: setup
 ## Set up and run every test of the default run (a few minutes).
 test: setup
 	bash scripts/setup-deploy-checks.sh
+	bash scripts/setup-web.sh
 	$(PY) -m pytest -m "not slow" -q
 
 ## Heavy checks left out of the default run.

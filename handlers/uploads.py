@@ -1,0 +1,104 @@
+"""The page's way in and out of the private buckets, always inside the caller's own prefix.
+
+The HTTP function proxies the bytes (see docs/WEB.md for why not signed URLs):
+
+    PUT  /voices/<voice_id>.<ext>   the body is a reference clip -> input users/<uid>/voices/<voice_id>.<ext>
+    POST /jobs                      the body is a request JSON   -> input users/<uid>/requests/<job_id>.json
+    GET  /outputs/<job_id>.<ext>    the bytes of output           users/<uid>/outputs/<job_id>.<ext>
+
+Every object name is built here from the verified user id; nothing the caller
+sends can name another user's prefix.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from voicecloning.audio.decode import INPUT_EXTENSIONS
+from voicecloning.errors import InputError
+from voicecloning.request import OUTPUT_FORMATS, parse_request
+from voicecloning.routes import ID_RULE, valid_id
+from voicecloning.settings import Limits
+from voicecloning.stores.blobs import BlobStore
+
+AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+               "opus": "audio/ogg", "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm"}
+
+
+class UploadRejected(InputError):
+    """What the caller sent cannot be stored; the message says why (HTTP ``status``)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: str
+    object: str
+
+
+@dataclass(frozen=True)
+class Download:
+    data: bytes
+    content_type: str
+    filename: str
+
+
+def split_name(name: str, allowed: tuple[str, ...], what: str) -> tuple[str, str]:
+    """``"<id>.<ext>"`` -> (id, ext), or ``UploadRejected`` saying what a valid name looks like."""
+    ident, dot, ext = name.rpartition(".")
+    ext = ext.lower()
+    if not dot or not valid_id(ident):
+        raise UploadRejected(f"'{name[:80]}' is not a valid {what} name; {ID_RULE}, then .<extension>.")
+    if ext not in allowed:
+        raise UploadRejected(f"'.{ext[:16]}' is not supported; use one of: {', '.join(allowed)}.", 415)
+    return ident, ext
+
+
+def upload_voice(uid: str, name: str, data: bytes, content_type: str | None, *, inputs: BlobStore,
+                 limits: Limits, max_bytes: int, consent: str | None = None) -> Stored:
+    """Store a reference clip as the caller's voice ``<voice_id>``; enrollment starts from its event.
+
+    ``consent`` (the speaker's statement) becomes the object metadata the worker reads as consent.
+    """
+    voice_id, ext = split_name(name, INPUT_EXTENSIONS, "voice")
+    limit = min(limits.max_clip_bytes, max_bytes)
+    if not data:
+        raise UploadRejected("the clip is empty; choose a recording of 10-30 s of one person speaking.")
+    if len(data) > limit:
+        raise UploadRejected(f"the clip is {len(data) / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB.", 413)
+    kind = content_type if content_type and content_type.startswith("audio/") else AUDIO_TYPES[ext]
+    obj = f"users/{uid}/voices/{voice_id}.{ext}"
+    metadata = {"uploaded_by": "web"}
+    if consent and consent.strip():
+        metadata["consent"] = consent.strip()[:2000]
+    inputs.write(obj, data, kind, metadata)
+    return Stored(voice_id, obj)
+
+
+def submit_job(uid: str, body: bytes, *, inputs: BlobStore, limits: Limits, now: datetime | None = None) -> Stored:
+    """Check the request as the worker will, then store it as a new job of the caller's."""
+    try:
+        parse_request(body, limits)
+    except InputError as exc:
+        raise UploadRejected(str(exc)) from None
+    now = now or datetime.now(UTC)
+    job_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+    obj = f"users/{uid}/requests/{job_id}.json"
+    inputs.write(obj, body, "application/json", {"uploaded_by": "web"})
+    return Stored(job_id, obj)
+
+
+def read_output(uid: str, name: str, *, outputs: BlobStore) -> Download:
+    """The caller's finished audio ``<job_id>.<ext>``; ``UploadRejected`` (404) when there is none."""
+    job_id, ext = split_name(name, OUTPUT_FORMATS, "output")
+    data = outputs.read(f"users/{uid}/outputs/{job_id}.{ext}")
+    if data is None:
+        raise UploadRejected(f"you have no finished audio named '{job_id}.{ext}'.", 404)
+    kind = AUDIO_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Download(data, kind, f"{job_id}.{ext}")

@@ -1,0 +1,134 @@
+"""The HTTP function's helpers for the page: a signed-in user writes and reads only under users/<own uid>/,
+and the Firestore rules show a web client only its own documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT
+from tests.support.servers import Server
+from tests.web.conftest import AuthEmulator, User
+
+pytestmark = pytest.mark.integration
+
+REQUEST = {"text": "Hello there.", "voice_id": "v1", "language": "en", "format": "wav"}
+
+
+@pytest.fixture(scope="module")
+def alice(auth_emulator: AuthEmulator) -> User:
+    return auth_emulator.create_user("alice")
+
+
+@pytest.fixture(scope="module")
+def bob(auth_emulator: AuthEmulator) -> User:
+    return auth_emulator.create_user("bob")
+
+
+def names(gcs: Any, bucket: str, prefix: str) -> list[str]:
+    return sorted(b.name for b in gcs.list_blobs(bucket, prefix=prefix))
+
+
+def test_health_and_model_info_stay_public(web_api: Server) -> None:
+    """/health and /model/info need no sign-in and keep their fields."""
+    health = requests.get(web_api.url + "/health", timeout=30)
+    assert health.status_code == 200 and set(health.json()) >= {"status", "timestamp"}
+    info = requests.get(web_api.url + "/model/info", timeout=60).json()
+    assert info["success"] is True and "en" in info["languages"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}])
+def test_uploads_without_a_valid_token_are_refused(web_api: Server, gcs: Any, headers: dict[str, str]) -> None:
+    """No token, a forged token or another scheme: 401, and nothing is written."""
+    before = names(gcs, INPUT_BUCKET, "users/")
+    resp = requests.put(web_api.url + "/voices/v1.wav", data=b"RIFF", headers=headers, timeout=30)
+    assert resp.status_code == 401 and "sign" in resp.json()["error"].lower()
+    assert requests.post(web_api.url + "/jobs", json=REQUEST, headers=headers, timeout=30).status_code == 401
+    assert requests.get(web_api.url + "/outputs/j1.wav", headers=headers, timeout=30).status_code == 401
+    assert names(gcs, INPUT_BUCKET, "users/") == before
+
+
+def test_a_clip_is_stored_under_the_callers_own_prefix(web_api: Server, gcs: Any, alice: User) -> None:
+    """PUT /voices/<id>.<ext> writes exactly users/<uid>/voices/<id>.<ext> with the bytes and consent sent."""
+    consent = "I, Zoë, agree that my voice may be cloned for audiobooks."
+    resp = requests.put(web_api.url + "/voices/my-voice.wav", data=b"RIFF-clip-bytes", timeout=30,
+                        headers={**alice.bearer, "Content-Type": "audio/wav", "X-Voice-Consent": quote(consent)})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["object"] == f"users/{alice.uid}/voices/my-voice.wav"
+    blob = gcs.bucket(INPUT_BUCKET).get_blob(f"users/{alice.uid}/voices/my-voice.wav")
+    assert blob.download_as_bytes() == b"RIFF-clip-bytes" and blob.content_type == "audio/wav"
+    assert blob.metadata["consent"] == consent
+
+
+def test_a_job_is_checked_and_stored_as_a_new_request(web_api: Server, gcs: Any, alice: User) -> None:
+    """POST /jobs stores users/<uid>/requests/<new job id>.json; a bad request is refused with its reason."""
+    resp = requests.post(web_api.url + "/jobs", json=REQUEST, headers=alice.bearer, timeout=30)
+    assert resp.status_code == 201, resp.text
+    job_id = resp.json()["job_id"]
+    assert names(gcs, INPUT_BUCKET, f"users/{alice.uid}/requests/") == [f"users/{alice.uid}/requests/{job_id}.json"]
+    bad = requests.post(web_api.url + "/jobs", json={**REQUEST, "format": "aiff"}, headers=alice.bearer, timeout=30)
+    assert bad.status_code == 400 and "'format'" in bad.json()["error"]
+    assert len(names(gcs, INPUT_BUCKET, f"users/{alice.uid}/requests/")) == 1
+
+
+@pytest.mark.parametrize("name", [
+    "..%2F..%2Fvoices%2Fx.wav",
+    "..%2F{other}%2Fvoices%2Fx.wav",
+    "x.exe",
+    "a%20b.wav",
+])
+def test_a_name_cannot_reach_outside_the_callers_prefix(
+    web_api: Server, gcs: Any, alice: User, bob: User, name: str
+) -> None:
+    """Names with slashes, dots, spaces or unknown extensions are refused; no other prefix is touched."""
+    before = names(gcs, INPUT_BUCKET, "")
+    url = f"{web_api.url}/voices/{name.format(other=alice.uid)}"
+    resp = requests.put(url, data=b"RIFF", headers=bob.bearer, timeout=30)
+    assert resp.status_code in (400, 404, 415), resp.text
+    assert names(gcs, INPUT_BUCKET, "") == before
+
+
+def test_a_user_reads_only_their_own_outputs(web_api: Server, gcs: Any, alice: User, bob: User) -> None:
+    """Alice downloads users/<alice>/outputs/j1.wav; Bob asking for j1.wav gets 404, not Alice's audio."""
+    gcs.bucket(OUTPUT_BUCKET).blob(f"users/{alice.uid}/outputs/j1.wav").upload_from_string(
+        b"RIFF-alice-audio", content_type="audio/wav")
+    mine = requests.get(web_api.url + "/outputs/j1.wav", headers=alice.bearer, timeout=30)
+    assert mine.status_code == 200 and mine.content == b"RIFF-alice-audio"
+    assert mine.headers["Content-Type"].startswith("audio/wav")
+    assert mine.headers["Cache-Control"] == "private, no-store"
+    theirs = requests.get(web_api.url + "/outputs/j1.wav", headers=bob.bearer, timeout=30)
+    assert theirs.status_code == 404 and b"RIFF" not in theirs.content
+
+
+def test_cors_allows_only_the_pages_origin(web_api: Server, web_origin: str) -> None:
+    """A preflight from the page's origin is answered with CORS headers; another origin gets none."""
+    ok = requests.options(web_api.url + "/jobs", timeout=30, headers={
+        "Origin": web_origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert ok.status_code == 204
+    assert ok.headers["Access-Control-Allow-Origin"] == web_origin
+    assert "authorization" in ok.headers["Access-Control-Allow-Headers"].lower()
+    other = requests.options(web_api.url + "/jobs", headers={"Origin": "https://evil.example"}, timeout=30)
+    assert other.status_code == 403 and "Access-Control-Allow-Origin" not in other.headers
+    assert requests.get(web_api.url + "/health", headers={"Origin": web_origin}, timeout=30).headers[
+        "Access-Control-Allow-Origin"] == web_origin
+
+
+def test_firestore_rules_show_a_web_client_only_its_own_documents(
+    secured_firestore: Server, alice: User, bob: User
+) -> None:
+    """With the deployed rules loaded, Bob's token cannot read Alice's voice; Alice's can; nobody can write."""
+    base = f"{secured_firestore.url}/v1/projects/{PROJECT}/databases/(default)/documents"
+    path = f"users/{alice.uid}/voices/ruled"
+    seed = requests.patch(f"{base}/{path}", headers={"Authorization": "Bearer owner"}, timeout=30,
+                          json={"fields": {"status": {"stringValue": "ready"}}})
+    assert seed.status_code == 200, seed.text
+    assert requests.get(f"{base}/{path}", headers=alice.bearer, timeout=30).status_code == 200
+    assert requests.get(f"{base}/{path}", headers=bob.bearer, timeout=30).status_code == 403
+    write = requests.patch(f"{base}/{path}", headers=alice.bearer, timeout=30,
+                           json={"fields": {"status": {"stringValue": "hacked"}}})
+    assert write.status_code == 403
