@@ -74,6 +74,29 @@ resource "google_storage_bucket_iam_member" "worker_output_admin" {
   member = "serviceAccount:${google_service_account.worker.email}"
 }
 
+# HTTP API: the web page's uploads and downloads, always under the caller's
+# users/<uid>/ prefix (handlers/uploads.py builds every name from the verified uid).
+locals {
+  api_bucket_roles = {
+    input = {
+      bucket = google_storage_bucket.input.name
+      role   = "roles/storage.objectCreator" # PUT /voices, POST /jobs: create users/<uid>/{voices,requests}/ objects (no read, overwrite or delete)
+    }
+    output = {
+      bucket = google_storage_bucket.output.name
+      role   = "roles/storage.objectViewer" # GET /outputs: stream users/<uid>/outputs/ audio back to its owner
+    }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "api" {
+  for_each = local.api_bucket_roles
+
+  bucket = each.value.bucket
+  role   = each.value.role
+  member = "serviceAccount:${google_service_account.api.email}"
+}
+
 # Trigger: may invoke the worker service and nothing else.
 resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_worker" {
   project  = var.project_id

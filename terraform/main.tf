@@ -2,7 +2,9 @@
 #
 #   gs://INPUT  --finalized--> Eventarc --> worker (on_object_finalized) --> gs://OUTPUT + Firestore
 #   frontends  --> Firestore users/<uid>/{jobs,voices} (read-only, security rules)
-#   http_api (health, model info)
+#   http_api (health, model info; with a Firebase ID token: uploads to gs://INPUT
+#             users/<uid>/..., downloads from gs://OUTPUT users/<uid>/outputs/)
+#   web page (enable_web, web.tf) --> http_api + Firestore
 #
 # Resource names live in locals below; every other file refers to them.
 
@@ -64,24 +66,33 @@ locals {
     VOICECLONING_THREADS = tostring(coalesce(var.threads, tonumber(local.worker_cpu)))
   })
 
+  # Plus the web page's settings (voicecloning/web_settings.py). FIREBASE_AUTH_EMULATOR_HOST is never set here.
   api_env = merge(local.common_env, {
-    FUNCTION_TARGET      = "http_api"
-    VOICECLONING_DEVICE  = "cpu"
-    VOICECLONING_THREADS = tostring(coalesce(var.threads, tonumber(var.http_api_cpu)))
+    FUNCTION_TARGET               = "http_api"
+    VOICECLONING_DEVICE           = "cpu"
+    VOICECLONING_THREADS          = tostring(coalesce(var.threads, tonumber(var.http_api_cpu)))
+    VOICECLONING_CORS_ORIGINS     = local.cors_origins
+    VOICECLONING_FIREBASE_PROJECT = var.project_id
+    VOICECLONING_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)
   })
 
-  services = toset([
-    "artifactregistry.googleapis.com",
-    "eventarc.googleapis.com",
-    "firebaserules.googleapis.com",
-    "firestore.googleapis.com",
-    "iam.googleapis.com",
-    "logging.googleapis.com",
-    "monitoring.googleapis.com",
-    "pubsub.googleapis.com",
-    "run.googleapis.com",
-    "storage.googleapis.com",
-  ])
+  services = setunion(
+    [
+      "artifactregistry.googleapis.com",
+      "eventarc.googleapis.com",
+      "firebaserules.googleapis.com",
+      "firestore.googleapis.com",
+      "iam.googleapis.com",
+      "logging.googleapis.com",
+      "monitoring.googleapis.com",
+      "pubsub.googleapis.com",
+      "run.googleapis.com",
+      "storage.googleapis.com",
+    ],
+    var.enable_firebase || var.enable_web ? ["firebase.googleapis.com"] : [],
+    # Firebase Hosting (firebase deploy) and Firebase Authentication / Identity Platform.
+    var.enable_web ? ["firebasehosting.googleapis.com", "identitytoolkit.googleapis.com"] : [],
+  )
 }
 
 resource "google_project_service" "apis" {

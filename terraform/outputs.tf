@@ -24,8 +24,24 @@ output "worker_service" {
 }
 
 output "http_api_url" {
-  description = "URL of the HTTP API service (GET /health, GET /model/info)."
+  description = "URL of the HTTP API service: GET /health and GET /model/info; with a Firebase ID token PUT /voices/<id>.<ext>, POST /jobs and GET /outputs/<job_id>.<fmt> (the web page's functionsBaseUrl). Callers need roles/run.invoker unless http_api_public = true."
   value       = google_cloud_run_v2_service.api.uri
+}
+
+output "web_config" {
+  description = "The web page's web/public/config.json when enable_web = true (null otherwise): Firebase apiKey (not a secret), authDomain, projectId, appId, and functionsBaseUrl = the HTTP API URL. Write it with `terraform output -json web_config > web/public/config.json`."
+  value = var.enable_web ? {
+    apiKey           = data.google_firebase_web_app_config.this[0].api_key
+    authDomain       = data.google_firebase_web_app_config.this[0].auth_domain
+    projectId        = var.project_id
+    appId            = google_firebase_web_app.this[0].app_id
+    functionsBaseUrl = google_cloud_run_v2_service.api.uri
+  } : null
+}
+
+output "web_origins" {
+  description = "Origins the HTTP API accepts cross-origin calls from (VOICECLONING_CORS_ORIGINS): the page must be served from one of them."
+  value       = local.web_origins
 }
 
 output "service_accounts" {

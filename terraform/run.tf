@@ -78,7 +78,7 @@ resource "google_cloud_run_v2_service" "api" {
   project             = var.project_id
   name                = local.api_service_name
   location            = var.region
-  description         = "Voice cloning HTTP API: GET /health, GET /model/info."
+  description         = "Voice cloning HTTP API: GET /health, GET /model/info; with a Firebase ID token PUT /voices/<id>.<ext>, POST /jobs, GET /outputs/<job_id>.<fmt>."
   labels              = merge(local.labels, { component = "api" })
   deletion_protection = var.deletion_protection
   ingress             = "INGRESS_TRAFFIC_ALL"
@@ -125,16 +125,24 @@ resource "google_cloud_run_v2_service" "api" {
   }
 
   depends_on = [google_project_service.apis, google_project_iam_member.api]
+
+  lifecycle {
+    # Cross-variable checks belong here: variable validations may only refer to other variables from Terraform 1.9.
+    precondition {
+      condition     = !var.enable_web || var.http_api_public
+      error_message = "enable_web = true requires http_api_public = true: browsers call the HTTP API with a Firebase ID token, which the function verifies itself, so Cloud Run must let unauthenticated requests through (allUsers invoker). The worker stays private either way."
+    }
+  }
 }
 
-# Public access to the HTTP API only when explicitly requested.
+# Public access to the HTTP API only when explicitly requested (enable_web requires it).
 resource "google_cloud_run_v2_service_iam_member" "api_public" {
   count = var.http_api_public ? 1 : 0
 
   project  = google_cloud_run_v2_service.api.project
   location = google_cloud_run_v2_service.api.location
   name     = google_cloud_run_v2_service.api.name
-  role     = "roles/run.invoker" # anyone may call /health and /model/info (http_api_public = true)
+  role     = "roles/run.invoker" # anyone may reach the API (http_api_public = true): /health, /model/info; the web routes check Firebase ID tokens
   member   = "allUsers"
 }
 

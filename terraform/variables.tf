@@ -156,6 +156,33 @@ variable "enable_firebase" {
 }
 
 # ---------------------------------------------------------------------------
+# Web page (docs/WEB.md, web.tf)
+# ---------------------------------------------------------------------------
+
+variable "enable_web" {
+  description = "Deploy what the web page needs: a Firebase web app (its settings in the web_config output) and Firebase Authentication with email + password sign-in (Identity Platform). Requires http_api_public = true (the page calls the API with Firebase ID tokens, which the function verifies itself) and Firebase on the project (enable_firebase = true, or already enabled)."
+  type        = bool
+  default     = false
+}
+
+variable "web_self_signup" {
+  description = "With enable_web: let anyone create an email + password account through the Firebase Auth API (the page itself has no sign-up form). False: only administrators add users (Firebase console or the Admin API), so only people you invite can clone voices and run jobs."
+  type        = bool
+  default     = false
+}
+
+variable "web_origins" {
+  description = "Origins the web page is served from, such as https://voices.example.com (scheme://host[:port], no path or trailing slash); they become VOICECLONING_CORS_ORIGINS of the HTTP API. Empty with enable_web = true: the Firebase Hosting origins https://<project_id>.web.app and https://<project_id>.firebaseapp.com."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.web_origins : can(regex("^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$", o))])
+    error_message = "web_origins entries must be origins such as https://voices.example.com: lowercase scheme://host[:port], no path, no trailing slash, no wildcard."
+  }
+}
+
+# ---------------------------------------------------------------------------
 # Container image
 # ---------------------------------------------------------------------------
 
@@ -322,7 +349,7 @@ variable "http_api_max_instances" {
 }
 
 variable "http_api_public" {
-  description = "Grant roles/run.invoker to allUsers on the HTTP API (unauthenticated access to /health and /model/info). Off by default; the worker is never public."
+  description = "Grant roles/run.invoker to allUsers on the HTTP API: anyone may reach /health and /model/info, and the web page's routes (uploads, jobs, downloads) check Firebase ID tokens themselves. Required by enable_web. Off by default; the worker is never public."
   type        = bool
   default     = false
 }
@@ -401,6 +428,17 @@ variable "require_consent" {
   description = "VOICECLONING_REQUIRE_CONSENT: refuse to enrol a voice unless its upload records the speaker's consent."
   type        = bool
   default     = false
+}
+
+variable "max_upload_bytes" {
+  description = "VOICECLONING_MAX_UPLOAD_BYTES: largest request body the HTTP API accepts from the web page (bytes). Cloud Run caps an HTTP/1 request at 32 MiB, the default and the maximum."
+  type        = number
+  default     = 33554432
+
+  validation {
+    condition     = var.max_upload_bytes >= 1 && var.max_upload_bytes <= 33554432 && floor(var.max_upload_bytes) == var.max_upload_bytes
+    error_message = "max_upload_bytes must be a whole number of bytes between 1 and 33554432 (32 MiB, Cloud Run's request limit)."
+  }
 }
 
 variable "log_level" {

@@ -9,7 +9,8 @@ terraform {
     }
     google-beta = {
       source = "hashicorp/google-beta"
-      # google_project_service_identity (Pub/Sub service agent) and google_firebase_project.
+      # google_project_service_identity (Pub/Sub service agent), google_firebase_project,
+      # google_firebase_web_app and data.google_firebase_web_app_config.
       version = ">= 6.40, < 8.0"
     }
   }

@@ -8,13 +8,15 @@ covered here.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import TERRAFORM_DIR, Module, one, refs
+from tests.deploy.conftest import ROOT, TERRAFORM_DIR, Module, one, refs
 from voicecloning.settings import DEVICES, PRECISIONS
+from voicecloning.web_settings import CLOUD_RUN_REQUEST_LIMIT
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 
@@ -30,6 +32,9 @@ ALLOWED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "api": {
         ("project", "roles/logging.logWriter"),
         ("project", "roles/monitoring.metricWriter"),
+        # The web page's routes: create users/<uid>/{voices,requests}/ uploads, read users/<uid>/outputs/.
+        ("google_storage_bucket.input", "roles/storage.objectCreator"),
+        ("google_storage_bucket.output", "roles/storage.objectViewer"),
     },
     "trigger": {
         ("project", "roles/eventarc.eventReceiver"),
@@ -56,33 +61,57 @@ REQUIRED_ENV = {
     "FUNCTION_TARGET",
 }
 
+# Env vars of voicecloning/web_settings.py that Terraform must set on the HTTP API only.
+WEB_ENV = {
+    "VOICECLONING_CORS_ORIGINS",
+    "VOICECLONING_FIREBASE_PROJECT",
+    "VOICECLONING_MAX_UPLOAD_BYTES",
+}
+
 
 # --------------------------------------------------------------------------- helpers
 
 
 def iam_grants(module: Module) -> list[dict[str, Any]]:
-    """Every IAM member resource as {address, scope, roles, member}, roles resolved through for_each."""
+    """Every IAM member resource as {address, scope, roles, member}, roles resolved through for_each.
+
+    Two for_each shapes are understood: ``toset(local.roles)`` with ``role = each.value`` (one grant
+    per role, on the resource's own target), and ``local.grants``, a map of ``{bucket, role}`` objects
+    with ``bucket = each.value.bucket`` and ``role = each.value.role`` (one grant per entry).
+    """
     grants = []
     for address, body in module.resources().items():
         rtype = address.split(".")[0]
         if not rtype.endswith("_iam_member"):
             continue
-        role = body["role"]
-        if role in ("${each.value}", "${each.key}"):
-            match = re.fullmatch(r"\$\{toset\(local\.(\w+)\)\}", body.get("for_each", ""))
-            assert match, f"{address}: role comes from for_each {body.get('for_each')!r}, which the test cannot resolve"
-            roles = module.locals[match.group(1)]
-        else:
-            assert "${" not in role, f"{address}: role {role!r} is not a literal"
-            roles = [role]
-        if rtype == "google_project_iam_member":
-            scope = "project"
-        else:
-            target = body.get("bucket") or body.get("name") or body.get("topic") or body.get("subscription") or ""
-            targets = {r for r in refs(target) if not r.startswith(("var.", "local.", "each."))}
-            scope = ",".join(sorted(targets)) or str(target)
-        grants.append({"address": address, "scope": scope, "roles": roles, "member": body["member"]})
+        for target, roles in _grant_targets(module, address, body):
+            if rtype == "google_project_iam_member":
+                scope = "project"
+            else:
+                targets = {r for r in refs(target) if not r.startswith(("var.", "local.", "each."))}
+                scope = ",".join(sorted(targets)) or str(target)
+            grants.append({"address": address, "scope": scope, "roles": roles, "member": body["member"]})
     return grants
+
+
+def _grant_targets(module: Module, address: str, body: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(target expression, roles) pairs of one IAM member resource."""
+    target = body.get("bucket") or body.get("name") or body.get("topic") or body.get("subscription") or ""
+    role = body["role"]
+    if role in ("${each.value}", "${each.key}"):
+        match = re.fullmatch(r"\$\{toset\(local\.(\w+)\)\}", body.get("for_each", ""))
+        assert match, f"{address}: role comes from for_each {body.get('for_each')!r}, which the test cannot resolve"
+        return [(target, module.locals[match.group(1)])]
+    if role == "${each.value.role}":
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", body.get("for_each", ""))
+        assert match, f"{address}: role comes from for_each {body.get('for_each')!r}, which the test cannot resolve"
+        assert target == "${each.value.bucket}", f"{address}: target {target!r} should be each.value.bucket"
+        entries = module.locals[match.group(1)]
+        for key, entry in entries.items():
+            assert "${" not in entry["role"], f"{address}[{key}]: role {entry['role']!r} is not a literal"
+        return [(entry["bucket"], [entry["role"]]) for entry in entries.values()]
+    assert "${" not in role, f"{address}: role {role!r} is not a literal"
+    return [(target, [role])]
 
 
 def service_account_of(member: str) -> str | None:
@@ -202,6 +231,16 @@ def test_every_role_has_a_reason() -> None:
     assert missing == []
 
 
+def test_the_web_page_requires_a_public_api(module: Module) -> None:
+    """enable_web (default false) fails at plan unless http_api_public is true: the page's ID tokens are checked by the function."""
+    assert module.variables["enable_web"]["default"] is False
+    api = module.resource("google_cloud_run_v2_service.api")
+    preconditions = [p for lc in api.get("lifecycle", []) for p in lc.get("precondition", [])]
+    assert any(p["condition"] == "${!var.enable_web || var.http_api_public}" for p in preconditions)
+    message = next(p["error_message"] for p in preconditions if "var.enable_web" in p["condition"])
+    assert "http_api_public = true" in message
+
+
 # --------------------------------------------------------------------------- trigger and buckets
 
 
@@ -238,12 +277,15 @@ def test_output_bucket_is_never_the_trigger_bucket(module: Module) -> None:
     ]
     assert any("local.output_bucket_name != local.input_bucket_name" in p["condition"] for p in preconditions)
 
-    writes_to_input = [
-        g
+    # Only the HTTP API may put objects into the input bucket (the web page's uploads, create-only).
+    writes_to_input = {
+        (service_account_of(g["member"]), role)
         for g in iam_grants(module)
-        if g["scope"] == "google_storage_bucket.input" and set(g["roles"]) - {"roles/storage.objectViewer"}
-    ]
-    assert writes_to_input == []
+        if g["scope"] == "google_storage_bucket.input"
+        for role in g["roles"]
+        if role != "roles/storage.objectViewer"
+    }
+    assert writes_to_input <= {("api", "roles/storage.objectCreator")}
 
 
 def test_buckets_are_private_and_protected(module: Module) -> None:
@@ -332,6 +374,41 @@ def test_services_get_the_whole_env_contract(module: Module, service: str, targe
     assert env["VOICECLONING_MODEL_DIR"] == "/opt/model-fast"
 
 
+def test_only_the_api_gets_the_web_settings(module: Module) -> None:
+    """The HTTP API gets every VOICECLONING_ variable web_settings.py reads; the worker none; nobody the Auth emulator."""
+    source = (ROOT / "voicecloning" / "web_settings.py").read_text()
+    read = set(re.findall(r'env\.get\("(VOICECLONING_\w+)"', source))
+    assert read == WEB_ENV
+    api, worker = env_of(module, "api"), env_of(module, "worker")
+    assert set(api) >= WEB_ENV
+    assert not set(worker) & WEB_ENV
+    assert "FIREBASE_AUTH_EMULATOR_HOST" not in set(api) | set(worker)
+    assert api["VOICECLONING_CORS_ORIGINS"] == "local.cors_origins"
+    assert module.locals["cors_origins"] == '${join(",", local.web_origins)}'
+    assert api["VOICECLONING_FIREBASE_PROJECT"] == "var.project_id"
+    assert api["VOICECLONING_MAX_UPLOAD_BYTES"] == "tostring(var.max_upload_bytes)"
+
+
+def test_upload_limit_defaults_to_cloud_runs_request_cap(module: Module) -> None:
+    """max_upload_bytes defaults to 32 MiB, the settings' default, and cannot exceed Cloud Run's request limit."""
+    variable = module.variables["max_upload_bytes"]
+    assert variable["default"] == CLOUD_RUN_REQUEST_LIMIT == 33554432
+    condition = one(variable["validation"])["condition"]
+    assert f"var.max_upload_bytes <= {CLOUD_RUN_REQUEST_LIMIT}" in condition
+
+
+def test_web_origins_are_origins_and_default_to_firebase_hosting(module: Module) -> None:
+    """web_origins is validated as scheme://host[:port]; empty with enable_web means the Firebase Hosting origins."""
+    variable = module.variables["web_origins"]
+    assert variable["type"] == "${list(string)}" and variable["default"] == []
+    assert variable.get("validation")
+    assert "var.enable_web" in module.locals["web_origins"]
+    assert sorted(module.locals["firebase_hosting_origins"]) == [
+        "https://${var.project_id}.firebaseapp.com",
+        "https://${var.project_id}.web.app",
+    ]
+
+
 def test_enum_variables_match_the_settings_module(module: Module) -> None:
     """The precision validation accepts exactly the values voicecloning.settings accepts; the device follows gpu."""
     condition = one(module.variables["precision"]["validation"])["condition"]
@@ -396,6 +473,46 @@ def test_failed_jobs_are_counted_and_alerted_on(module: Module) -> None:
     assert "job failed" in metric["filter"]
     alert = one(module.resource("google_monitoring_alert_policy.failed_jobs")["conditions"])
     assert "google_logging_metric.failed_jobs" in refs(one(alert["condition_threshold"])["filter"])
+
+
+def test_web_page_gets_a_firebase_app_and_email_password_sign_in(module: Module) -> None:
+    """With enable_web: a Firebase web app (google-beta), its config data source, and email + password sign-in."""
+    for address in (
+        "google_firebase_web_app.this",
+        "google_identity_platform_config.this",
+    ):
+        assert module.resource(address)["count"] == "${var.enable_web ? 1 : 0}", address
+    web_app = module.resource("google_firebase_web_app.this")
+    assert web_app["provider"] == "google-beta"
+    assert "var.deletion_protection" in web_app["deletion_policy"]
+    config = [
+        b["google_firebase_web_app_config"]["this"]
+        for b in module.blocks("data")
+        if "google_firebase_web_app_config" in b
+    ]
+    assert len(config) == 1 and "google_firebase_web_app.this" in refs(config[0]["web_app_id"])
+    sign_in = one(module.resource("google_identity_platform_config.this")["sign_in"])
+    email = one(sign_in["email"])
+    assert email["enabled"] is True and email["password_required"] is True
+
+
+def test_only_invited_users_can_sign_in_by_default(module: Module) -> None:
+    """Self sign-up through the public API key is off unless web_self_signup: every account may run jobs."""
+    assert module.variables["web_self_signup"]["default"] is False
+    client = one(module.resource("google_identity_platform_config.this")["client"])
+    assert one(client["permissions"])["disabled_user_signup"] == "${!var.web_self_signup}"
+
+
+def test_web_config_output_fills_the_pages_config_file(module: Module) -> None:
+    """web_config has every key of web/public/config.json (less the local emulators), and points at the API service."""
+    output = module.outputs["web_config"]
+    keys = set(re.findall(r"[{,]\s*(\w+)\s*=", output["value"]))
+    assert keys == {"apiKey", "authDomain", "projectId", "appId", "functionsBaseUrl"}
+    page_config = json.loads((ROOT / "web" / "public" / "config.json").read_text())
+    assert set(page_config) - {"emulators"} <= keys
+    base_url = re.search(r"functionsBaseUrl\s*=\s*([\w.\[\]]+)", output["value"])
+    assert base_url and base_url.group(1) == "google_cloud_run_v2_service.api.uri"
+    assert module.outputs["http_api_url"]["value"] == "${google_cloud_run_v2_service.api.uri}"
 
 
 # --------------------------------------------------------------------------- module hygiene

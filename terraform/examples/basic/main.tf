@@ -54,6 +54,24 @@ variable "alert_email" {
   default     = null
 }
 
+variable "enable_firebase" {
+  description = "Add Firebase to the project; leave false if it is already a Firebase project."
+  type        = bool
+  default     = false
+}
+
+variable "enable_web" {
+  description = "Deploy the web page's Firebase app and email + password sign-in, and make the HTTP API public (the page calls it with Firebase ID tokens)."
+  type        = bool
+  default     = false
+}
+
+variable "web_origins" {
+  description = "Origins the web page is served from; empty: the Firebase Hosting origins of the project."
+  type        = list(string)
+  default     = []
+}
+
 variable "deletion_protection" {
   description = "Protect Cloud Run services and Firestore from deletion; set false and apply before destroy."
   type        = bool
@@ -80,6 +98,11 @@ module "voicecloning" {
   gpu                 = var.gpu
   alert_email         = var.alert_email
   deletion_protection = var.deletion_protection
+
+  enable_firebase = var.enable_firebase
+  enable_web      = var.enable_web
+  http_api_public = var.enable_web # the web page requires a public API
+  web_origins     = var.web_origins
 
   labels = {
     env = "dev"
@@ -109,4 +132,14 @@ output "http_api_url" {
 output "dead_letter_setup_command" {
   description = "Run once after apply to attach the dead-letter policy."
   value       = module.voicecloning.dead_letter_setup_command
+}
+
+output "web_config" {
+  description = "The web page's config.json (null unless enable_web): terraform output -json web_config > web/public/config.json"
+  value       = module.voicecloning.web_config
+}
+
+output "web_origins" {
+  description = "Origins the HTTP API accepts cross-origin calls from: the page must be served from one of them."
+  value       = module.voicecloning.web_origins
 }
