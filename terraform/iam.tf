@@ -80,7 +80,7 @@ locals {
   api_bucket_roles = {
     input = {
       bucket = google_storage_bucket.input.name
-      role   = "roles/storage.objectCreator" # PUT /voices, POST /jobs: create users/<uid>/{voices,requests}/ objects (no read, overwrite or delete)
+      role   = "roles/storage.objectUser" # PUT /voices, POST /jobs: write users/<uid>/{voices,requests}/ objects; replacing a clip re-enrolls the voice (old versions kept by versioning)
     }
     output = {
       bucket = google_storage_bucket.output.name

@@ -33,7 +33,7 @@ ALLOWED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("project", "roles/logging.logWriter"),
         ("project", "roles/monitoring.metricWriter"),
         # The web page's routes: create users/<uid>/{voices,requests}/ uploads, read users/<uid>/outputs/.
-        ("google_storage_bucket.input", "roles/storage.objectCreator"),
+        ("google_storage_bucket.input", "roles/storage.objectUser"),
         ("google_storage_bucket.output", "roles/storage.objectViewer"),
     },
     "trigger": {
@@ -277,7 +277,8 @@ def test_output_bucket_is_never_the_trigger_bucket(module: Module) -> None:
     ]
     assert any("local.output_bucket_name != local.input_bucket_name" in p["condition"] for p in preconditions)
 
-    # Only the HTTP API may put objects into the input bucket (the web page's uploads, create-only).
+    # Only the HTTP API may put objects into the input bucket (the web page's uploads; a re-upload
+    # under the same name replaces the clip, which the contract defines as re-enrollment).
     writes_to_input = {
         (service_account_of(g["member"]), role)
         for g in iam_grants(module)
@@ -285,7 +286,7 @@ def test_output_bucket_is_never_the_trigger_bucket(module: Module) -> None:
         for role in g["roles"]
         if role != "roles/storage.objectViewer"
     }
-    assert writes_to_input <= {("api", "roles/storage.objectCreator")}
+    assert writes_to_input <= {("api", "roles/storage.objectUser")}
 
 
 def test_buckets_are_private_and_protected(module: Module) -> None:
