@@ -1,4 +1,12 @@
-"""Segment-by-segment XTTS decoding: text tokens -> GPT codes -> latents -> HiFiGAN audio."""
+"""Long-form XTTS decoding in batches: text tokens -> GPT codes -> latents -> HiFiGAN audio.
+
+Segments are grouped into batches of similar text length; each batch shares
+one GPT decoding loop (see ``batching``), which also yields each code's GPT
+latent (no second, teacher-forced pass), and, for rows whose latents have
+equal length, one HiFiGAN call. Audio comes back
+in the segments' order with a short pause between them; ``on_segment`` is
+called once per finished segment.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from voicecloning.engine.batching import Sampling, decode_rows
 from voicecloning.engine.latents import VoiceLatents
 from voicecloning.errors import InvalidRequest
 from voicecloning.generation import GenerationOptions
 
 OUTPUT_RATE = 24000
 PAUSE_SECONDS = 0.2  # a short natural pause between segments
+DEFAULT_BATCH_SIZE = 6  # segments per GPT step; measurements in docs/PERFORMANCE.md
+DECODER_MAX_FRAMES = 256  # latent frames per HiFiGAN call (~12 s of audio): bounds its activation memory
 
 
 def encode_text(tokenizer: Any, text: str, language: str) -> list[int]:
@@ -33,6 +44,82 @@ def encode_text(tokenizer: Any, text: str, language: str) -> list[int]:
     return tokenizer.tokenizer.encode(f"[{tag}]{cleaned}".replace(" ", "[SPACE]")).ids
 
 
+def segment_tokens(model: Any, segments: list[str], language: str) -> list[list[int]]:
+    """Token ids of every segment, checked against the model's text limit before any decoding."""
+    token_lists = []
+    for segment in segments:
+        ids = encode_text(model.tokenizer, segment.strip(), language)
+        if len(ids) >= model.args.gpt_max_text_tokens:
+            raise InvalidRequest(
+                f"a sentence is too long for the model ({len(ids)} tokens); split it with punctuation."
+            )
+        token_lists.append(ids)
+    return token_lists
+
+
+def plan_batches(token_lists: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Segment indices in balanced batches of at most ``batch_size``, similar text lengths together.
+
+    Six segments at batch size 4 make two batches of three, not four and two.
+    """
+    order = sorted(range(len(token_lists)), key=lambda i: (len(token_lists[i]), i))
+    if not order:
+        return []
+    count = -(-len(order) // max(1, batch_size))
+    size = -(-len(order) // count)
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def decode_audio(model: Any, latents: list[torch.Tensor], speaker: torch.Tensor) -> list[np.ndarray]:
+    """HiFiGAN audio of each latent sequence.
+
+    Sequences of equal length share one call (padding would change the
+    convolutions' output near the end), up to ``DECODER_MAX_FRAMES`` frames per call.
+    """
+    wavs: list[np.ndarray | None] = [None] * len(latents)
+    by_length: dict[int, list[int]] = {}
+    for index, lat in enumerate(latents):
+        by_length.setdefault(lat.shape[1], []).append(index)
+    groups = []
+    for length, same in by_length.items():
+        per_call = max(1, DECODER_MAX_FRAMES // max(1, length))
+        groups += [same[i : i + per_call] for i in range(0, len(same), per_call)]
+    for indices in groups:
+        batch = torch.cat([latents[i] for i in indices])
+        out = model.hifigan_decoder(batch, g=speaker.expand(len(indices), -1, -1))
+        out = out.float().reshape(len(indices), -1).cpu().numpy()
+        for row, index in enumerate(indices):
+            wavs[index] = out[row].astype(np.float32)
+    return [w for w in wavs if w is not None]
+
+
+def synthesize_batch(
+    model: Any,
+    latents: VoiceLatents,
+    token_lists: list[list[int]],
+    options: GenerationOptions,
+    *,
+    max_new_tokens: int | None,
+    min_new_tokens: int,
+) -> list[np.ndarray]:
+    """Audio of each segment of one batch."""
+    device = model.device
+    cond = latents.gpt_cond_latent.to(device)
+    speaker = latents.speaker_embedding.to(device)
+    sampling = Sampling(options.temperature, options.top_k, options.top_p, options.repetition_penalty)
+    rows = decode_rows(
+        model.gpt, cond, token_lists, sampling, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+    )
+    gpt_latents = [row.latents for row in rows]
+    length_scale = 1.0 / max(options.speed, 0.05)
+    if length_scale != 1.0:
+        gpt_latents = [
+            F.interpolate(lat.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(1, 2)
+            for lat in gpt_latents
+        ]
+    return decode_audio(model, gpt_latents, speaker)
+
+
 @torch.inference_mode()
 def synthesize_segments(
     model: Any,
@@ -43,48 +130,43 @@ def synthesize_segments(
     *,
     max_new_tokens: int | None = None,
     on_segment: Callable[[int, int], None] | None = None,
+    min_new_tokens: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> np.ndarray:
-    device = model.device
-    cond = latents.gpt_cond_latent.to(device)
-    speaker = latents.speaker_embedding.to(device)
+    """24 kHz float32 audio of ``segments``, with a pause between them.
+
+    ``options.seed`` makes the result reproducible (same seed, text and batch
+    size -> identical audio). ``min_new_tokens`` forces a token count (benchmarks).
+    """
+    token_lists = segment_tokens(model, segments, language)
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    length_scale = 1.0 / max(options.speed, 0.05)
+    audio: list[np.ndarray | None] = [None] * len(segments)
+    done = 0
+    for batch in plan_batches(token_lists, batch_size):
+        wavs = synthesize_batch(
+            model,
+            latents,
+            [token_lists[i] for i in batch],
+            options,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+        )
+        for index, wav in zip(batch, wavs, strict=True):
+            audio[index] = wav
+            done += 1
+            if on_segment is not None:
+                on_segment(done, len(segments))
+    return join_with_pauses([a for a in audio if a is not None])
+
+
+def join_with_pauses(pieces: list[np.ndarray]) -> np.ndarray:
+    if not pieces:
+        return np.zeros(0, dtype=np.float32)
     pause = np.zeros(int(PAUSE_SECONDS * OUTPUT_RATE), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    for index, segment in enumerate(segments):
-        ids = encode_text(model.tokenizer, segment.strip(), language)
-        if len(ids) >= model.args.gpt_max_text_tokens:
-            raise InvalidRequest(
-                f"a sentence is too long for the model ({len(ids)} tokens); split it with punctuation."
-            )
-        tokens = torch.IntTensor(ids).unsqueeze(0).to(device)
-        extra = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
-        codes = model.gpt.generate(
-            cond_latents=cond,
-            text_inputs=tokens,
-            do_sample=True,
-            top_p=options.top_p,
-            top_k=options.top_k,
-            temperature=options.temperature,
-            num_return_sequences=1,
-            num_beams=1,
-            length_penalty=options.length_penalty,
-            repetition_penalty=options.repetition_penalty,
-            output_attentions=False,
-            **extra,
-        )
-        expected = torch.tensor([codes.shape[-1] * model.gpt.code_stride_len], device=device)
-        text_len = torch.tensor([tokens.shape[-1]], device=device)
-        gpt_latents = model.gpt(
-            tokens, text_len, codes, expected, cond_latents=cond, return_attentions=False, return_latent=True
-        )
-        if length_scale != 1.0:
-            gpt_latents = F.interpolate(gpt_latents.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(1, 2)
-        wav = model.hifigan_decoder(gpt_latents, g=speaker).float().cpu().squeeze().numpy()
-        if pieces:
-            pieces.append(pause)
-        pieces.append(wav.astype(np.float32))
-        if on_segment is not None:
-            on_segment(index + 1, len(segments))
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    joined: list[np.ndarray] = []
+    for piece in pieces:
+        if joined:
+            joined.append(pause)
+        joined.append(piece)
+    return np.concatenate(joined)

@@ -1,0 +1,1 @@
+"""``python -m voicecloning bench``: this engine against stock coqui-tts, each in its own process."""

@@ -1,0 +1,122 @@
+"""Run the benchmark workers one after another, each in a fresh process, and summarise them.
+
+The last stdout line is one JSON object (see ``docs/PERFORMANCE.md`` for its fields).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from voicecloning.engine.manifest import read_manifest
+
+DEFAULT_MODEL_DIR = Path("models/dev-full")
+VCPU_SECOND_USD = 0.000018  # Cloud Run, CPU-only, instance-based billing (public list price, tier 1)
+GIB_SECOND_USD = 0.000002
+MEMORY_SHAPES_GIB = (0.5, 1, 2, 4, 8, 16, 32)
+MEMORY_HEADROOM = 1.15
+
+
+class BenchError(RuntimeError):
+    """A benchmark worker failed."""
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def ensure_models(model_dir: Path) -> tuple[Path, Path]:
+    """(coqui-format folder, converted folder): builds the full random model and converts it if needed."""
+    if model_dir.is_dir() and read_manifest(model_dir).format == "fast":
+        raise BenchError(f"{model_dir} is already converted; pass the coqui-format folder (model.pth)")
+    if not (model_dir / "model.pth").is_file():
+        subprocess.run(_python("voicecloning", "dev-model", str(model_dir), "--full"), check=True)
+    fast_dir = model_dir.with_name(model_dir.name + "-fast")
+    weights = fast_dir / "model.safetensors"
+    if not weights.is_file() or weights.stat().st_mtime < (model_dir / "model.pth").stat().st_mtime:
+        subprocess.run(_python("voicecloning", "convert", str(model_dir), str(fast_dir)), check=True)
+    return model_dir, fast_dir
+
+
+def run_worker(module: str, *args: str) -> dict[str, Any]:
+    """Run one worker process; its last stdout line is its JSON result."""
+    print(f"running {module} {' '.join(args)}", file=sys.stderr, flush=True)
+    proc = subprocess.run(
+        _python(f"voicecloning.bench.{module}", *args),
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"{module} failed with exit status {proc.returncode}")
+    return dict(json.loads(lines[-1]))
+
+
+def memory_shape_gib(peak_rss_mb: float) -> float:
+    need = peak_rss_mb * MEMORY_HEADROOM / 1024
+    return next(size for size in MEMORY_SHAPES_GIB if size >= need)
+
+
+def cost_per_audio_hour(rtf: float, vcpus: int, memory_gib: float) -> float:
+    """USD for the instance time one hour of audio takes (instance-based billing, one request at a time)."""
+    return round(rtf * 3600 * (vcpus * VCPU_SECOND_USD + memory_gib * GIB_SECOND_USD), 4)
+
+
+def costs(result: dict[str, Any], threads: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for prefix in ("", "stock_"):
+        peak = result.get(f"{prefix}peak_rss_mb")
+        rtf = result.get(f"{prefix}rtf_long") or result.get(f"{prefix}rtf_single")
+        if peak and rtf:
+            shape = memory_shape_gib(peak)
+            out[f"{prefix}cloud_run_memory_gib"] = shape
+            out[f"{prefix}usd_per_audio_hour"] = cost_per_audio_hour(rtf, threads, shape)
+    return out
+
+
+ROWS = (
+    ("ready (s)", "ready_s"),
+    ("peak RSS (MB)", "peak_rss_mb"),
+    ("enroll 10 s clip (s)", "enroll_s"),
+    ("RTF one sentence, 200 tok", "rtf_single"),
+    ("RTF long-form >= 60 s", "rtf_long"),
+    ("USD per audio hour", "usd_per_audio_hour"),
+)
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"{'':28} {'engine (fast)':>14} {'stock coqui':>12}"]
+    for label, key in ROWS:
+        lines.append(f"{label:28} {result.get(key, '-')!s:>14} {result.get('stock_' + key, '-')!s:>12}")
+    lines.append(
+        f"fidelity: GPT latent cosine {result['gpt_latent_cosine']}, decoder SNR {result['decoder_snr_db']} dB"
+    )
+    return "\n".join(lines)
+
+
+def run_bench(
+    model_dir: Path = DEFAULT_MODEL_DIR, *, quick: bool = False, threads: int | None = None
+) -> dict[str, Any]:
+    from voicecloning.engine.threads import available_cpus
+
+    threads = threads or available_cpus()
+    source, fast_dir = ensure_models(model_dir)
+    common = ("--threads", str(threads))
+    result: dict[str, Any] = {"threads": threads, "quick": quick, "model_dir": str(source)}
+    result |= run_worker("engine_worker", "--model-dir", str(fast_dir), *common)
+    result |= run_worker("stock_worker", "--model-dir", str(source), *common, *(("--skip-long",) if quick else ()))
+    result |= run_worker("fidelity_worker", "--model-dir", str(fast_dir), *common)
+    result |= costs(result, threads)
+    return result
+
+
+def main(model_dir: Path, quick: bool, threads: int | None) -> int:
+    result = run_bench(model_dir, quick=quick, threads=threads)
+    print(table(result))
+    print(json.dumps(result))
+    return 0

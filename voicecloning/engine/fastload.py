@@ -1,0 +1,79 @@
+"""Build XTTS without random initialisation and load its weights by assignment from a memory map.
+
+coqui's ``Xtts(config)`` + ``load_checkpoint`` initialises every weight at
+random (twice: ``__init__`` and ``init_models``), then reads the whole
+checkpoint into memory and copies it over: 12-20 s and two copies of the
+weights. Here the modules are built with initialisation disabled (their
+tensors are allocated but never touched, so they cost no resident memory)
+and ``load_state_dict(assign=True)`` swaps in tensors that point into the
+memory-mapped safetensors file: pages are read when first used, and only
+the weights that are used are ever read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+WEIGHTS = "model.safetensors"
+INT8_WEIGHTS = "gpt-int8.safetensors"
+GPT2_PREFIX = "gpt.gpt."
+
+
+@contextmanager
+def no_random_init() -> Iterator[None]:
+    """Module constructors allocate their tensors but skip every ``torch.nn.init`` call."""
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        yield
+
+
+def build_skeleton(model_dir: Path, xtts_config: Any) -> Any:
+    """An ``Xtts`` with the checkpoint's architecture and tokenizer, weights uninitialised."""
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    with no_random_init():
+        model = Xtts(xtts_config)
+        model.tokenizer = VoiceBpeTokenizer(vocab_file=str(model_dir / "vocab.json"))
+        model.init_models()
+    return model
+
+
+def read_tensors(path: Path, skip: Any = None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (memory-mapped); names for which ``skip(name)`` is true are left out."""
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return {name: handle.get_tensor(name) for name in handle.keys() if not (skip and skip(name))}  # noqa: SIM118 -- safe_open is not iterable
+
+
+def is_block_projection(name: str) -> bool:
+    """True for the fp32 weights and biases that the int8 file replaces."""
+    from voicecloning.engine.quantize import PROJECTIONS
+
+    parts = name.split(".")
+    return name.startswith(GPT2_PREFIX + "h.") and parts[-2] in PROJECTIONS
+
+
+def load_fast(model_dir: Path, xtts_config: Any, *, int8: bool) -> Any:
+    """An eval-mode ``Xtts`` loaded from a converted folder; with ``int8``, its GPT blocks pre-quantized."""
+    from voicecloning.engine.quantize import install_int8  # noqa: PLC0415 -- torch.ao only when asked
+
+    model = build_skeleton(model_dir, xtts_config)
+    if int8:
+        install_int8(model.gpt.gpt, read_tensors(model_dir / INT8_WEIGHTS), GPT2_PREFIX)
+    state = read_tensors(model_dir / WEIGHTS, skip=is_block_projection if int8 else None)
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if unexpected or missing:
+        raise RuntimeError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.eval()
+    return model
+
+
+def has_int8(model_dir: Path) -> bool:
+    return (model_dir / INT8_WEIGHTS).is_file()

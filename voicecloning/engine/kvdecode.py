@@ -1,0 +1,64 @@
+"""XTTS's GPT-2 stack run step by step over a preallocated key/value cache.
+
+transformers' ``DynamicCache`` grows by ``torch.cat`` every step (each step
+copies the whole cache: ~75 MB per token at batch 1, ~400 MB at batch 3
+near the end of a long segment) and rebuilds its attention masks on each
+call. Here each layer's keys and values live in one buffer sized for the
+whole generation, attention reads a view of the filled part, and the mask is
+the row padding mask. The arithmetic is GPT-2's (ln_1 -> attention ->
+residual -> ln_2 -> MLP -> residual, then ln_f); XTTS disables GPT-2's
+position embeddings, so none are added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+class CachedGPT2:
+    """Prefill, then one step at a time, for ``rows`` left-padded sequences."""
+
+    def __init__(self, gpt2: Any, rows: int, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
+        config = gpt2.config
+        if getattr(config, "scale_attn_by_inverse_layer_idx", False):
+            raise ValueError("per-layer attention scaling is not supported")
+        self.blocks, self.ln_f = list(gpt2.h), gpt2.ln_f
+        self.heads, self.width = config.n_head, config.n_embd
+        head_dim = self.width // self.heads
+        self.scale = head_dim**-0.5 if config.scale_attn_weights else 1.0
+        shape = (rows, self.heads, capacity, head_dim)
+        # torch.empty: pages become resident only as the cache fills
+        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
+        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
+        self.length = 0
+
+    def attention_mask(self, padding: torch.Tensor, new: int) -> torch.Tensor:
+        """[B, 1, new, end] booleans: causal, padding keys hidden; a padding query sees only itself."""
+        end = self.length + new
+        allowed = padding.bool()[:, None, None, :end]
+        if new == 1:
+            return allowed
+        causal = torch.ones(new, end, dtype=torch.bool, device=padding.device).tril(diagonal=self.length)
+        itself = torch.zeros_like(causal)
+        itself[torch.arange(new), self.length + torch.arange(new)] = True
+        return (allowed & causal) | itself  # "itself" keeps fully padded query rows finite
+
+    def __call__(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Hidden states (after ``ln_f``) of ``x`` [B, T, C]; ``padding`` [B, length + T] marks real positions."""
+        rows, new, _ = x.shape
+        start, end = self.length, self.length + new
+        mask = self.attention_mask(padding, new)
+        for block, keys, values in zip(self.blocks, self.keys, self.values, strict=True):
+            q, k, v = block.attn.c_attn(block.ln_1(x)).split(self.width, dim=2)
+            q, k, v = (t.view(rows, new, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+            keys[:, :, start:end], values[:, :, start:end] = k, v
+            attended = F.scaled_dot_product_attention(
+                q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
+            )
+            x = x + block.attn.c_proj(attended.transpose(1, 2).reshape(rows, new, self.width))
+            x = x + block.mlp(block.ln_2(x))
+        self.length = end
+        return self.ln_f(x)
