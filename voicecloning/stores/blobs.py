@@ -141,20 +141,30 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+# An unreachable Cloud Storage must become a retried event (HTTP 500) within seconds: the
+# client's default retry keeps trying for 120 s per call, longer than an event may take.
+CALL_TIMEOUT_S = (5.0, 60.0)  # (connect, read) of one HTTP request
+RETRY_DEADLINE_S = 5.0  # all retries of one call
+
+
 class GcsBlobStore:
     """A Cloud Storage bucket through google-cloud-storage.
 
     Transport failures surface as ``TransientError`` so the event is retried.
+    Every call is bounded by ``CALL_TIMEOUT_S`` and ``RETRY_DEADLINE_S``.
     """
 
     def __init__(self, client: Any, bucket: str) -> None:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
         self.client = client
         self.bucket = bucket
         self._bucket = client.bucket(bucket)
+        self._call = {"retry": DEFAULT_RETRY.with_timeout(RETRY_DEADLINE_S), "timeout": CALL_TIMEOUT_S}
 
     def stat(self, name: str) -> BlobInfo | None:
         with _transient("read object facts"):
-            blob = self._bucket.get_blob(name)
+            blob = self._bucket.get_blob(name, **self._call)
         return None if blob is None else _info(blob)
 
     def read(self, name: str, generation: int | None = None) -> bytes | None:
@@ -163,7 +173,7 @@ class GcsBlobStore:
         blob = self._bucket.blob(name, generation=generation)
         try:
             with _transient("download object"):
-                data: bytes = blob.download_as_bytes()
+                data: bytes = blob.download_as_bytes(**self._call)
         except NotFound:
             return None
         return data
@@ -172,7 +182,7 @@ class GcsBlobStore:
         blob = self._bucket.blob(name)
         blob.metadata = metadata or None
         with _transient("upload object"):
-            blob.upload_from_string(data, content_type=content_type)
+            blob.upload_from_string(data, content_type=content_type, **self._call)
         return _info(blob)
 
     def delete(self, name: str) -> None:
@@ -180,13 +190,13 @@ class GcsBlobStore:
 
         try:
             with _transient("delete object"):
-                self._bucket.blob(name).delete()
+                self._bucket.blob(name).delete(**self._call)
         except NotFound:
             pass
 
     def list(self, prefix: str) -> list[BlobInfo]:
         with _transient("list objects"):
-            return sorted((_info(b) for b in self.client.list_blobs(self.bucket, prefix=prefix)), key=lambda i: i.name)
+            return sorted((_info(b) for b in self.client.list_blobs(self.bucket, prefix=prefix, **self._call)), key=lambda i: i.name)
 
     def uri(self, name: str) -> str:
         return f"gs://{self.bucket}/{name}"
@@ -220,8 +230,8 @@ class _transient:
 
         retryable = (
             gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.GatewayTimeout,
-            gexc.DeadlineExceeded, gexc.BadGateway, TransportError, rexc.ConnectionError, rexc.Timeout,
-            ConnectionError, TimeoutError,
+            gexc.DeadlineExceeded, gexc.BadGateway, gexc.RetryError, TransportError, rexc.ConnectionError,
+            rexc.Timeout, ConnectionError, TimeoutError,
         )
         if isinstance(exc, retryable):
             raise TransientError(f"Cloud Storage unavailable ({self.what}): {exc}") from exc

@@ -7,6 +7,7 @@ atomic read-modify-write of one document.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -121,20 +122,42 @@ def _loads(data: str) -> dict[str, Any]:
     return loaded
 
 
+# An unreachable Firestore must become a retried event (HTTP 500) within seconds: the client's
+# own defaults retry UNAVAILABLE for 60-300 s per call, longer than an event may take.
+CALL_TIMEOUT_S = 10.0  # one RPC
+RETRY_DEADLINE_S = 5.0  # all retries of one call (transient gRPC errors only)
+
+
+def _bounded_retry() -> Any:
+    from google.api_core import retry
+
+    return retry.Retry(predicate=retry.if_transient_error, initial=0.1, maximum=1.0, multiplier=2.0,
+                       timeout=RETRY_DEADLINE_S)
+
+
 class FirestoreDocumentStore:
-    """Cloud Firestore (or its emulator) through google-cloud-firestore."""
+    """Cloud Firestore (or its emulator) through google-cloud-firestore.
+
+    Every call is bounded (``CALL_TIMEOUT_S``, ``RETRY_DEADLINE_S``), including the
+    transaction's begin, commit and rollback, which the client library calls with its
+    GAPIC defaults: those are rebound on this client's API object.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._retry = _bounded_retry()
+        api = client._firestore_api  # the GAPIC client the library's Transaction calls
+        for name in ("begin_transaction", "commit", "rollback"):
+            setattr(api, name, functools.partial(getattr(api, name), retry=self._retry, timeout=CALL_TIMEOUT_S))
 
     def get(self, path: str) -> dict[str, Any] | None:
         with _transient("read"):
-            snap = self.client.document(path).get()
+            snap = self.client.document(path).get(retry=self._retry, timeout=CALL_TIMEOUT_S)
         return snap.to_dict() if snap.exists else None
 
     def update(self, path: str, fields: dict[str, Any]) -> None:
         with _transient("write"):
-            self.client.document(path).set(fields, merge=True)
+            self.client.document(path).set(fields, merge=True, retry=self._retry, timeout=CALL_TIMEOUT_S)
 
     def transact(self, path: str, fn: Mutation[T]) -> T:
         from google.cloud import firestore
@@ -144,7 +167,7 @@ class FirestoreDocumentStore:
 
         @firestore.transactional
         def run(tx: Any) -> None:
-            snap = ref.get(transaction=tx)
+            snap = ref.get(transaction=tx, retry=self._retry, timeout=CALL_TIMEOUT_S)
             new, result = fn(snap.to_dict() if snap.exists else None)
             if new is not None:
                 tx.set(ref, new)
@@ -174,8 +197,14 @@ class _transient:
             gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded, gexc.Aborted,
             gexc.TooManyRequests, gexc.RetryError, gexc.Unknown, TransportError, ConnectionError, TimeoutError,
         )
-        if isinstance(exc, retryable):
-            raise TransientError(f"Firestore unavailable ({self.what}): {exc}") from exc
-        if isinstance(exc, ValueError) and "contention" in str(exc).lower():
+        # A transaction whose begin or commit failed raises the rollback's ValueError
+        # ("no transaction ID"), chained to the transport error: look down the chain.
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, retryable):
+                raise TransientError(f"Firestore unavailable ({self.what}): {cause}") from exc
+            cause = cause.__cause__ or cause.__context__
+        text = str(exc).lower()
+        if isinstance(exc, ValueError) and ("contention" in text or "failed to commit transaction" in text):
             raise TransientError(f"Firestore transaction contention ({self.what}): {exc}") from exc
         return False
