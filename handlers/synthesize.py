@@ -13,6 +13,7 @@ import numpy as np
 from handlers.outcome import Outcome, claim_or_outcome, record_failure, release_and_raise
 from voicecloning import records
 from voicecloning.audio.encode import encode_audio
+from voicecloning.audio.level import level
 from voicecloning.engine.latents import VoiceLatents
 from voicecloning.errors import InputError, InvalidRequest, VoiceNotReady, VoiceUnavailable
 from voicecloning.events import StorageEvent
@@ -214,4 +215,5 @@ def _render(
         if pieces:
             pieces.append(gap)
         pieces.append(audio)
-    return np.concatenate(pieces)
+    turns = level(pieces[::2])  # the items at one loudness; the odd pieces are the gaps
+    return np.concatenate([turns[i // 2] if i % 2 == 0 else gap for i in range(len(pieces))])

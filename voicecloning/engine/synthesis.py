@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from voicecloning.audio.level import level
 from voicecloning.engine.batching import Sampling, decode_rows
 from voicecloning.engine.latents import VoiceLatents
 from voicecloning.errors import InvalidRequest
@@ -161,8 +162,10 @@ def synthesize_segments(
 
 
 def join_with_pauses(pieces: list[np.ndarray]) -> np.ndarray:
+    """The segments at an even loudness, in order, with a short pause between them."""
     if not pieces:
         return np.zeros(0, dtype=np.float32)
+    pieces = level(pieces)
     pause = np.zeros(int(PAUSE_SECONDS * OUTPUT_RATE), dtype=np.float32)
     joined: list[np.ndarray] = []
     for piece in pieces:
