@@ -15,7 +15,7 @@ from voicecloning import records
 from voicecloning.audio.encode import encode_audio
 from voicecloning.audio.level import level
 from voicecloning.engine.latents import VoiceLatents
-from voicecloning.errors import InputError, InvalidRequest, VoiceNotReady, VoiceUnavailable
+from voicecloning.errors import InputError, InvalidRequest, TransientError, VoiceNotReady, VoiceUnavailable
 from voicecloning.events import StorageEvent
 from voicecloning.logs import fields
 from voicecloning.request import SynthesisRequest, parse_request
@@ -54,26 +54,30 @@ def synthesize_job(
     if current.get("status") in records.TERMINAL:
         return Outcome.DUPLICATE
     try:
-        request = _read_request(event, inputs, settings)
-        for language in request.languages:
-            engine.check_language(language)
-        if opened == "new":
-            docs.update(path, {**request.summary(), "model_name": engine.manifest.model_name,
-                               "model_version": engine.manifest.model_version})
-        voices = _wait_for_voices(request, route, docs, inputs, settings, created=current.get("created_at") or now,
-                                  clock=clock)
+        request, voices = _prepare(event, route, opened, current, inputs=inputs, docs=docs, engine=engine,
+                                   settings=settings, clock=clock)
     except InputError as exc:
         return record_failure(docs, path, event.generation, None, str(exc), clock())
+    except VoiceNotReady:
+        raise  # bounded by voice_wait_seconds, not by attempts
+    except TransientError as exc:
+        return _count_or_raise(docs, path, event.generation, exc, settings, clock)
+    output_name = route.output_name(request.format)
     claimed = claim_or_outcome(docs, path, event.generation, "processing", settings, clock())
+    if claimed == Outcome.EXHAUSTED:
+        outputs.delete(output_name)  # never failed with an output left behind
     if isinstance(claimed, Outcome):
         return claimed
     token = claimed.token
-    output_name = route.output_name(request.format)
+    assert token is not None
     try:
         latents = {vid: _load_latents(vdoc, outputs) for vid, vdoc in voices.items()}
-        progress = _progress_writer(docs, path, settings.reliability.progress_interval_seconds)
-        audio = _render(request, latents, engine, progress)
+        keep = _keeper(docs, path, event.generation, token, settings, clock)
+        audio = _render(request, latents, engine, keep)
         encoded = encode_audio(audio, 24000, request.format, request.sample_rate)
+        if not records.holds(docs, path, generation=event.generation, token=token):
+            log.info("job superseded before its output was written", extra=fields(status="superseded"))
+            return Outcome.STALE  # a newer upload owns the output name now
         outputs.write(output_name, encoded.data, encoded.content_type, {
             "job_id": route.id,
             "model_name": engine.manifest.model_name,
@@ -104,6 +108,39 @@ def synthesize_job(
     log.info("job done" if done else "job superseded while running",
              extra=fields(status="done" if done else "superseded", duration_s=round(encoded.duration_s, 3)))
     return Outcome.DONE if done else Outcome.STALE
+
+
+def _prepare(
+    event: StorageEvent, route: Route, opened: str, current: dict[str, Any], *, inputs: BlobStore,
+    docs: DocumentStore, engine: Any, settings: Settings, clock: Callable[[], datetime],
+) -> tuple[SynthesisRequest, dict[str, dict[str, Any]]]:
+    """Read and validate the request, record what it asks for, and wait for its voices."""
+    request = _read_request(event, inputs, settings)
+    for language in request.languages:
+        engine.check_language(language)
+    if opened == "new":
+        summary = {**request.summary(), "model_name": engine.manifest.model_name,
+                   "model_version": engine.manifest.model_version}
+        records.annotate(docs, route.doc_path, generation=event.generation, fields=summary, now=clock())
+    created = current.get("created_at") or clock()
+    return request, _wait_for_voices(request, route, docs, inputs, settings, created=created, clock=clock)
+
+
+def _count_or_raise(
+    docs: DocumentStore, path: str, generation: int, exc: TransientError, settings: Settings,
+    clock: Callable[[], datetime],
+) -> Outcome:
+    """A transient failure before the claim still counts towards the attempts (poison protection)."""
+    try:
+        exhausted = records.count_failure(docs, path, generation=generation, error=str(exc)[:500],
+                                          max_attempts=settings.reliability.max_attempts, now=clock())
+    except TransientError:
+        exhausted = False
+    if exhausted:
+        log.error("job failed", extra=fields(status="failed", path=path, reason=str(exc)[:500]))
+        return Outcome.EXHAUSTED
+    log.error("will retry", exc_info=exc, extra=fields(path=path, reason=str(exc)[:500]))
+    raise exc
 
 
 def _read_request(event: StorageEvent, inputs: BlobStore, settings: Settings) -> SynthesisRequest:
@@ -182,17 +219,27 @@ def _load_latents(voice_doc: dict[str, Any], outputs: BlobStore) -> VoiceLatents
     return VoiceLatents.from_bytes(data)
 
 
-def _progress_writer(docs: DocumentStore, path: str, interval: float) -> Callable[[float], None]:
-    """Write ``progress`` at most once per ``interval`` seconds (Firestore's soft 1 write/s per document)."""
-    last = [0.0]
+def _keeper(
+    docs: DocumentStore, path: str, generation: int, token: str, settings: Settings, clock: Callable[[], datetime]
+) -> Callable[[float], None]:
+    """Per finished segment: write ``progress`` at most once per interval (Firestore's soft limit is
+    one write per second per document) and renew the lease well before it expires, so a long job
+    is never taken over while its worker is alive."""
+    interval = settings.reliability.progress_interval_seconds
+    lease = settings.reliability.lease_seconds
+    last_progress = [0.0]
+    last_renewal = [time.monotonic()]
 
-    def write(fraction: float) -> None:
+    def keep(fraction: float) -> None:
         now = time.monotonic()
-        if now - last[0] >= interval and fraction < 1.0:
-            last[0] = now
+        if now - last_renewal[0] >= lease / 3:
+            last_renewal[0] = now
+            records.renew(docs, path, generation=generation, token=token, now=clock(), lease_seconds=lease)
+        if now - last_progress[0] >= interval and fraction < 1.0:
+            last_progress[0] = now
             docs.update(path, {"progress": round(fraction, 4)})
 
-    return write
+    return keep
 
 
 def _render(

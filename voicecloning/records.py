@@ -139,3 +139,52 @@ def release(
     """Give the claim back after a transient failure so a redelivery can take it at once."""
     return finish(docs, path, generation=generation, token=token, now=now,
                   fields={"lease": None, "last_error": error, "status": status})
+
+
+def annotate(docs: DocumentStore, path: str, *, generation: int, fields: dict[str, Any], now: datetime) -> bool:
+    """Merge descriptive fields into the document of this generation, unless it is finished."""
+    return finish(docs, path, generation=generation, token=None, fields=fields, now=now)
+
+
+def holds(docs: DocumentStore, path: str, *, generation: int, token: str) -> bool:
+    """True while this generation is current and ``token`` still holds its lease."""
+
+    def fn(doc: dict[str, Any] | None) -> tuple[None, bool]:
+        ours = doc is not None and _generation(doc) == generation and (doc.get("lease") or {}).get("token") == token
+        return None, ours
+
+    return docs.transact(path, fn)
+
+
+def renew(
+    docs: DocumentStore, path: str, *, generation: int, token: str, now: datetime, lease_seconds: float
+) -> bool:
+    """Extend our lease (long jobs), if we still hold it."""
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        if doc is None or _generation(doc) != generation or (doc.get("lease") or {}).get("token") != token:
+            return None, False
+        lease = {"token": token, "expires_at": now + timedelta(seconds=lease_seconds)}
+        return {**doc, "lease": lease, "updated_at": now}, True
+
+    return docs.transact(path, fn)
+
+
+def count_failure(
+    docs: DocumentStore, path: str, *, generation: int, error: str, max_attempts: int, now: datetime
+) -> bool:
+    """Count a transient failure that happened before any claim; True once attempts are used up
+    (the document is then ``failed`` with the error)."""
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        if doc is None or _generation(doc) != generation or doc.get("status") in TERMINAL:
+            return None, False
+        attempts = int(doc.get("attempts") or 0) + 1
+        updated = {**doc, "attempts": attempts, "last_error": error, "updated_at": now}
+        if attempts >= max_attempts:
+            updated.update(status="failed", error=f"gave up after {attempts} attempts: {error}",
+                           lease=None, finished_at=now)
+            return updated, True
+        return updated, False
+
+    return docs.transact(path, fn)

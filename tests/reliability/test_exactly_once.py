@@ -273,3 +273,80 @@ def test_a_voice_reenrolled_while_a_request_waits_is_used_at_its_new_generation(
     assert second["latents_object"] != first["latents_object"]
     event = put(services, "requests/fresh.json", request_bytes(text="New voice.", voice_id="v"))
     assert handle_storage_event(event, services) is Outcome.DONE
+
+
+class _FailingReads:
+    """An input store whose reads fail with Storage trouble (before any claim is made)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        raise TransientError("Cloud Storage unavailable (download object): connection refused")
+
+
+def test_transient_failures_before_the_claim_also_count_and_give_up(services: Services) -> None:
+    """Storage down while the request is read: each delivery is counted; after max_attempts the job fails, acked."""
+    svc = Services(**{**services.__dict__, "inputs": _FailingReads(services.inputs)})
+    event = put(services, "requests/unreadable.json", request_bytes(text="Can't read me.", voice_id="v"))
+    for attempt in (1, 2):
+        with pytest.raises(TransientError):
+            handle_storage_event(event, svc)
+        doc = svc.docs.get("jobs/unreadable")
+        assert doc["status"] == "queued" and doc["attempts"] == attempt and "Cloud Storage" in doc["last_error"]
+    assert handle_storage_event(event, svc) is Outcome.EXHAUSTED
+    doc = svc.docs.get("jobs/unreadable")
+    assert doc["status"] == "failed" and doc["error"].startswith("gave up after 3 attempts: Cloud Storage unavailable")
+
+
+class _SupersedingEngine:
+    """Synthesizes, and meanwhile a newer upload of the same request arrives (opens a newer generation)."""
+
+    def __init__(self, engine: Any, on_synthesize: Any) -> None:
+        self._engine, self._hook = engine, on_synthesize
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def synthesize(self, *args: Any, **kwargs: Any) -> Any:
+        self._hook()
+        return self._engine.synthesize(*args, **kwargs)
+
+
+def test_a_run_superseded_mid_synthesis_writes_no_output(services: Services) -> None:
+    """The older generation's run, overtaken while rendering, never writes over the output name."""
+    path = "jobs/overtaken"
+    event = put(services, "requests/overtaken.json", request_bytes(text="Old words.", voice_id="v"))
+
+    def newer_upload() -> None:
+        records.open_record(services.docs, path, generation=event.generation + 1,
+                            initial={"status": "queued", "source": {"generation": str(event.generation + 1)}},
+                            now=services.clock())
+
+    svc = Services(**{**services.__dict__, "engine": _SupersedingEngine(services.engine, newer_upload)})
+    assert handle_storage_event(event, svc) is Outcome.STALE
+    assert _output(services, "overtaken") is None
+    assert services.docs.get(path)["source"]["generation"] == str(event.generation + 1)
+
+
+def test_a_long_job_renews_its_lease(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While segments finish, the worker pushes its lease forward, so no one takes over a live job."""
+    from dataclasses import replace
+
+    rel = replace(services.settings.reliability, lease_seconds=0.06)
+    svc = Services(**{**services.__dict__, "settings": replace(services.settings, reliability=rel)})
+    renewals: list[Any] = []
+    real_renew = records.renew
+
+    def spy(*args: Any, **kwargs: Any) -> bool:
+        renewals.append(kwargs["now"])
+        return real_renew(*args, **kwargs)
+
+    monkeypatch.setattr(records, "renew", spy)
+    event = put(svc, "requests/long.json", request_bytes(text="One sentence here. " * 40, voice_id="v"))
+    assert handle_storage_event(event, svc) is Outcome.DONE
+    assert renewals, "the lease was never renewed"
+    assert services.docs.get("jobs/long")["attempts"] == 1  # nobody took it over
