@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from voicecloning.errors import TransientError
+from voicecloning.stores.transient import transient
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,7 @@ class LocalBlobStore:
 
     def delete(self, name: str) -> None:
         for path in (self._path(name), self._meta_path(name)):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            path.unlink(missing_ok=True)
 
     def list(self, prefix: str) -> list[BlobInfo]:
         infos = []
@@ -163,7 +160,7 @@ class GcsBlobStore:
         self._call = {"retry": DEFAULT_RETRY.with_timeout(RETRY_DEADLINE_S), "timeout": CALL_TIMEOUT_S}
 
     def stat(self, name: str) -> BlobInfo | None:
-        with _transient("read object facts"):
+        with transient("Cloud Storage", "read object facts"):
             blob = self._bucket.get_blob(name, **self._call)
         return None if blob is None else _info(blob)
 
@@ -172,7 +169,7 @@ class GcsBlobStore:
 
         blob = self._bucket.blob(name, generation=generation)
         try:
-            with _transient("download object"):
+            with transient("Cloud Storage", "download object"):
                 data: bytes = blob.download_as_bytes(**self._call)
         except NotFound:
             return None
@@ -181,7 +178,7 @@ class GcsBlobStore:
     def write(self, name: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> BlobInfo:
         blob = self._bucket.blob(name)
         blob.metadata = metadata or None
-        with _transient("upload object"):
+        with transient("Cloud Storage", "upload object"):
             blob.upload_from_string(data, content_type=content_type, **self._call)
         return _info(blob)
 
@@ -189,13 +186,13 @@ class GcsBlobStore:
         from google.api_core.exceptions import NotFound
 
         try:
-            with _transient("delete object"):
+            with transient("Cloud Storage", "delete object"):
                 self._bucket.blob(name).delete(**self._call)
         except NotFound:
             pass
 
     def list(self, prefix: str) -> list[BlobInfo]:
-        with _transient("list objects"):
+        with transient("Cloud Storage", "list objects"):
             return sorted((_info(b) for b in self.client.list_blobs(self.bucket, prefix=prefix, **self._call)), key=lambda i: i.name)
 
     def uri(self, name: str) -> str:
@@ -210,29 +207,3 @@ def _info(blob: Any) -> BlobInfo:
         content_type=blob.content_type,
         metadata=dict(blob.metadata or {}),
     )
-
-
-class _transient:
-    """Turn transport trouble from Google's clients into ``TransientError`` (retry)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from google.api_core import exceptions as gexc
-        from google.auth.exceptions import TransportError
-        from requests import exceptions as rexc
-
-        retryable = (
-            gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.GatewayTimeout,
-            gexc.DeadlineExceeded, gexc.BadGateway, gexc.RetryError, TransportError, rexc.ConnectionError,
-            rexc.Timeout, ConnectionError, TimeoutError,
-        )
-        if isinstance(exc, retryable):
-            raise TransientError(f"Cloud Storage unavailable ({self.what}): {exc}") from exc
-        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from voicecloning.errors import TransientError
+from voicecloning.stores.transient import transient
 
 T = TypeVar("T")
 # fn(current document or None) -> (new document or None to leave it, result)
@@ -151,12 +152,12 @@ class FirestoreDocumentStore:
             setattr(api, name, functools.partial(getattr(api, name), retry=self._retry, timeout=CALL_TIMEOUT_S))
 
     def get(self, path: str) -> dict[str, Any] | None:
-        with _transient("read"):
+        with transient("Firestore", "read"):
             snap = self.client.document(path).get(retry=self._retry, timeout=CALL_TIMEOUT_S)
         return snap.to_dict() if snap.exists else None
 
     def update(self, path: str, fields: dict[str, Any]) -> None:
-        with _transient("write"):
+        with transient("Firestore", "write"):
             self.client.document(path).set(fields, merge=True, retry=self._retry, timeout=CALL_TIMEOUT_S)
 
     def transact(self, path: str, fn: Mutation[T]) -> T:
@@ -173,38 +174,6 @@ class FirestoreDocumentStore:
                 tx.set(ref, new)
             box["result"] = result
 
-        with _transient("transaction"):
+        with transient("Firestore", "transaction"):
             run(self.client.transaction(max_attempts=10))
         return box["result"]
-
-
-class _transient:
-    """Turn Firestore transport trouble into ``TransientError`` (retry the event)."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from google.api_core import exceptions as gexc
-        from google.auth.exceptions import TransportError
-
-        retryable = (
-            gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded, gexc.Aborted,
-            gexc.TooManyRequests, gexc.RetryError, gexc.Unknown, TransportError, ConnectionError, TimeoutError,
-        )
-        # A transaction whose begin or commit failed raises the rollback's ValueError
-        # ("no transaction ID"), chained to the transport error: look down the chain.
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, retryable):
-                raise TransientError(f"Firestore unavailable ({self.what}): {cause}") from exc
-            cause = cause.__cause__ or cause.__context__
-        text = str(exc).lower()
-        if isinstance(exc, ValueError) and ("contention" in text or "failed to commit transaction" in text):
-            raise TransientError(f"Firestore transaction contention ({self.what}): {exc}") from exc
-        return False
