@@ -19,7 +19,6 @@ from handlers.dispatch import handle_storage_event
 from voicecloning import runtime
 from voicecloning.auth import TokenVerifier
 from voicecloning.events import StorageEvent
-from voicecloning.web_settings import WebSettings
 
 
 @functions_framework.cloud_event
@@ -48,5 +47,5 @@ def http_api(request: Request) -> FlaskResponse:
 @functools.cache
 def _web_context() -> api.WebContext:
     """Built on the first request, once per process (never at import)."""
-    web = WebSettings.from_env()
+    web = runtime.settings().web
     return api.WebContext(settings=web, verifier=TokenVerifier(web.firebase_project), services=runtime.services)

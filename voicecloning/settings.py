@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from voicecloning.errors import ConfigurationError
+from voicecloning.web_settings import WebSettings
 
 BACKENDS = ("local", "gcp")
 PRECISIONS = ("auto", "fp32", "fast", "fp16", "bf16")
@@ -66,6 +67,7 @@ class Settings:
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
     reliability: Reliability = field(default_factory=Reliability)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +111,7 @@ class Settings:
             log_level=env.get("VOICECLONING_LOG_LEVEL", "INFO").upper(),
             limits=_section(Limits, env, "VOICECLONING_"),
             reliability=_section(Reliability, env, "VOICECLONING_"),
+            web=WebSettings.from_env(env),
         )
 
 

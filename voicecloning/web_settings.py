@@ -1,7 +1,7 @@
 """Settings of the web page's helpers in the HTTP function, read once from the environment.
 
-Kept apart from ``settings.py`` until the lead folds it in; like it, this is a
-module that reads ``os.environ`` (nothing else in the web helpers does).
+Part of ``Settings`` (``settings.web``): ``Settings.from_env`` passes its
+environment in; nothing here reads ``os.environ``.
 
     VOICECLONING_CORS_ORIGINS       comma-separated origins the page is served from
                                     (e.g. https://voices.example.com); empty: no CORS headers
@@ -15,7 +15,6 @@ module that reads ``os.environ`` (nothing else in the web helpers does).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,8 +31,7 @@ class WebSettings:
     auth_emulator_host: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> WebSettings:
         origins = tuple(o.strip().rstrip("/") for o in env.get("VOICECLONING_CORS_ORIGINS", "").split(",") if o.strip())
         for origin in origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
