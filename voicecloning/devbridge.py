@@ -35,12 +35,12 @@ from voicecloning.events import FINALIZED
 log = logging.getLogger(__name__)
 
 
-def finalized_event(blob: Any) -> CloudEvent:
+def finalized_event(blob: Any, *, event_id: str | None = None, when: datetime | None = None) -> CloudEvent:
     """The CloudEvent Eventarc sends when ``blob`` (a google-cloud-storage Blob) is finalized."""
-    created = blob.time_created or datetime.now(UTC)
+    created = when or blob.time_created or datetime.now(UTC)
     stamp = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
     attributes = {
-        "id": f"devbridge-{blob.bucket.name}-{blob.name}-{blob.generation}",
+        "id": event_id or f"devbridge-{blob.bucket.name}-{blob.name}-{blob.generation}",
         "type": FINALIZED,
         "source": f"//storage.googleapis.com/projects/_/buckets/{blob.bucket.name}",
         "subject": f"objects/{blob.name}",

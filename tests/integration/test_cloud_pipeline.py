@@ -4,7 +4,6 @@ the official Firestore emulator, the Cloud Storage emulator, and XTTS's real cla
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,18 +41,18 @@ def api(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def gcs(env: dict[str, str]) -> Any:
-    os.environ["STORAGE_EMULATOR_HOST"] = env["STORAGE_EMULATOR_HOST"]
-    client = cloud.storage_client(env["STORAGE_EMULATOR_HOST"], PROJECT)
-    cloud.ensure_bucket(client, INPUT_BUCKET)
-    cloud.ensure_bucket(client, OUTPUT_BUCKET)
-    return client
+def clients(env: dict[str, str]) -> tuple[Any, Any]:
+    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
 
 
 @pytest.fixture(scope="module")
-def db(env: dict[str, str]) -> Any:
-    os.environ["FIRESTORE_EMULATOR_HOST"] = env["FIRESTORE_EMULATOR_HOST"]
-    return cloud.firestore_client(PROJECT)
+def gcs(clients: tuple[Any, Any]) -> Any:
+    return clients[0]
+
+
+@pytest.fixture(scope="module")
+def db(clients: tuple[Any, Any]) -> Any:
+    return clients[1]
 
 
 @pytest.fixture(scope="module")

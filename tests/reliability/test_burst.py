@@ -22,7 +22,13 @@ import pytest
 
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
 from tests.reliability.conftest import (
-    BURST_TOKENS, deliver_patiently, log_file_lines, matching, request_bytes, set_env, wait_for,
+    BURST_TOKENS,
+    deliver_patiently,
+    log_file_lines,
+    matching,
+    request_bytes,
+    set_env,
+    wait_for,
 )
 from tests.support import cloud
 from tests.support.servers import ROOT, Server

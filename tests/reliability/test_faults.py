@@ -9,7 +9,6 @@ claim expires quickly; each job is long enough (many items) to be interrupted mi
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,12 @@ import soundfile as sf
 
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
 from tests.reliability.conftest import (
-    DurableFirestore, deliver_patiently, disk_storage_emulator, log_file_lines, matching, request_bytes, set_env,
+    DurableFirestore,
+    deliver_patiently,
+    disk_storage_emulator,
+    log_file_lines,
+    matching,
+    request_bytes,
     wait_for,
 )
 from tests.support import cloud
@@ -56,20 +60,18 @@ def worker(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def gcs(env: dict[str, str], storage: Server) -> Any:
-    client = cloud.storage_client(storage.url, PROJECT)
-    cloud.ensure_bucket(client, INPUT_BUCKET)
-    cloud.ensure_bucket(client, OUTPUT_BUCKET)
-    return client
+def clients(env: dict[str, str]) -> tuple[Any, Any]:
+    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
 
 
 @pytest.fixture(scope="module")
-def db(env: dict[str, str]) -> Any:
-    saved = set_env({"FIRESTORE_EMULATOR_HOST": env["FIRESTORE_EMULATOR_HOST"]})
-    client = cloud.firestore_client(PROJECT)
-    os.environ.clear()
-    os.environ.update(saved)
-    return client
+def gcs(clients: tuple[Any, Any]) -> Any:
+    return clients[0]
+
+
+@pytest.fixture(scope="module")
+def db(clients: tuple[Any, Any]) -> Any:
+    return clients[1]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import soundfile as sf
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-FINALIZED = "google.cloud.storage.object.v1.finalized"
+from voicecloning.devbridge import finalized_event
+from voicecloning.events import FINALIZED  # noqa: E402,F401 -- re-exported for tests
 
 
 def storage_client(storage_url: str, project: str):  # type: ignore[no-untyped-def]
@@ -29,6 +30,27 @@ def firestore_client(project: str):  # type: ignore[no-untyped-def]
     from google.cloud import firestore
 
     return firestore.Client(project=project)
+
+
+def emulator_clients(env: dict[str, str], project: str, buckets: tuple[str, ...]) -> tuple[Any, Any]:
+    """(storage client, firestore client) for the emulators named in ``env``; the buckets exist.
+
+    The process environment is left as it was (the Firestore client reads its
+    emulator host when it is built).
+    """
+    import os
+
+    gcs = storage_client(env["STORAGE_EMULATOR_HOST"], project)
+    for name in buckets:
+        ensure_bucket(gcs, name)
+    saved = dict(os.environ)
+    os.environ["FIRESTORE_EMULATOR_HOST"] = env["FIRESTORE_EMULATOR_HOST"]
+    try:
+        db = firestore_client(project)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return gcs, db
 
 
 def ensure_bucket(client: Any, name: str) -> Any:
@@ -48,29 +70,8 @@ def upload(bucket: Any, name: str, data: bytes, content_type: str, metadata: dic
 
 def storage_cloudevent(blob: Any, *, event_id: str | None = None, when: datetime | None = None) -> CloudEvent:
     """The CloudEvent Eventarc sends for a finalized object, built from the uploaded object."""
-    when = when or datetime.now(UTC)
-    attributes = {
-        "id": event_id or f"{blob.name}-{blob.generation}",
-        "type": FINALIZED,
-        "source": f"//storage.googleapis.com/projects/_/buckets/{blob.bucket.name}",
-        "subject": f"objects/{blob.name}",
-        "time": when.isoformat().replace("+00:00", "Z"),
-        "specversion": "1.0",
-        "datacontenttype": "application/json",
-    }
-    data = {
-        "kind": "storage#object",
-        "bucket": blob.bucket.name,
-        "name": blob.name,
-        "generation": str(blob.generation),
-        "metageneration": "1",
-        "contentType": blob.content_type,
-        "size": str(blob.size),
-        "metadata": blob.metadata or {},
-        "timeCreated": when.isoformat(),
-        "updated": when.isoformat(),
-    }
-    return CloudEvent(attributes, data)
+    return finalized_event(blob, event_id=event_id or f"{blob.name}-{blob.generation}",
+                           when=when or datetime.now(UTC))
 
 
 def post_event(url: str, event: CloudEvent, mode: str = "binary", timeout: float = 300) -> requests.Response:
