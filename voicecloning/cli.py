@@ -81,6 +81,9 @@ def _local_services(data: Path) -> Any:
     from voicecloning.settings import Settings
 
     env = {**os.environ, "VOICECLONING_BACKEND": "local", "VOICECLONING_DATA_DIR": str(data)}
+    # One local worker: a request must not hold it while its voice waits in the queue behind it;
+    # it asks for redelivery at once and the voice is enrolled in between.
+    env.setdefault("VOICECLONING_VOICE_POLL_SECONDS", "0.1")
     env.pop("VOICECLONING_INPUT_BUCKET", None)
     env.pop("VOICECLONING_OUTPUT_BUCKET", None)
     settings = Settings.from_env(env)

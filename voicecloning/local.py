@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from voicecloning.events import FINALIZED, StorageEvent
 from voicecloning.logs import fields
+from voicecloning.routes import route
 from voicecloning.services import Services
 from voicecloning.stores.blobs import BlobInfo, LocalBlobStore
 
@@ -45,6 +46,12 @@ def event_for(info: BlobInfo, bucket: str, now: Callable[[], object]) -> Storage
         content_type=info.content_type,
         metadata=info.metadata,
     )
+
+
+def _voices_first(info: BlobInfo) -> tuple[int, str]:
+    """Clips before requests found in the same scan, so a request rarely waits for its voice."""
+    target = route(info.name)
+    return (0 if target is not None and target.kind != "request" else 1, info.name)
 
 
 class LocalRunner:
@@ -76,7 +83,7 @@ class LocalRunner:
         """Queue an event for each new or changed object that has settled."""
         inputs = self.services.inputs
         now = time.monotonic()
-        for info in inputs.list(""):
+        for info in sorted(inputs.list(""), key=_voices_first):
             if self._seen.get(info.name) == info.generation:
                 continue
             size_gen = (info.size, info.generation)

@@ -141,8 +141,11 @@ class XttsEngine:
         return self._model
 
     def _load(self) -> Any:
+        from transformers.utils import logging as hf_logging
+
         from voicecloning.engine.loader import load_model
 
+        hf_logging.set_verbosity_error()  # its config warnings about XTTS's GPT-2 are noise to operators
         threads = self.config.threads or available_cpus()
         torch.set_num_threads(threads)
         started = time.perf_counter()
