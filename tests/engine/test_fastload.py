@@ -85,3 +85,18 @@ def test_fast_mode_loads_pre_quantized_gpt_blocks(fast_int8: Any) -> None:
         isinstance(m, Int8Linear) for m in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj)
     )
     assert fast_int8.voicecloning_precision == "fast"
+
+
+def test_fast_mode_lets_go_of_the_int8_file_once_packed(converted_dir: Path, fast_int8: Any) -> None:
+    """The packed int8 layers keep no view into gpt-int8.safetensors: its memory map (and its pages) is released."""
+    assert not _mapped_ranges((converted_dir / "gpt-int8.safetensors").resolve())
+    layer = fast_int8.gpt.gpt.h[0].mlp.c_fc
+    x = torch.randn(3, 5, layer.in_features, generator=torch.Generator().manual_seed(0))
+    assert layer(x).shape == (3, 5, layer.out_features)
+
+
+def test_fast_load_builds_the_modules_once_with_the_vocabulary_ids(stock_fp32: Any, fast_int8: Any) -> None:
+    """The skeleton takes the start/stop text ids from vocab.json, as coqui's load_checkpoint does."""
+    for attr in ("start_text_token", "stop_text_token"):
+        assert getattr(fast_int8.gpt, attr) == getattr(stock_fp32.gpt, attr)
+    assert fast_int8.args.gpt_number_text_tokens == stock_fp32.args.gpt_number_text_tokens

@@ -40,10 +40,30 @@ def build_skeleton(model_dir: Path, xtts_config: Any) -> Any:
     from TTS.tts.models.xtts import Xtts
 
     with no_random_init():
-        model = Xtts(xtts_config)
+        model = Xtts(xtts_config)  # builds its modules from the config's text token count
         model.tokenizer = VoiceBpeTokenizer(vocab_file=str(model_dir / "vocab.json"))
-        model.init_models()
+        if not adopt_text_tokens(model):
+            model.init_models()  # sizes differ: rebuild from the vocabulary, as coqui's load_checkpoint does
     return model
+
+
+def adopt_text_tokens(model: Any) -> bool:
+    """Give the already built modules the vocabulary's start/stop text ids, if the sizes already match.
+
+    coqui's ``init_models`` with the real tokenizer sets three values from
+    the vocabulary and builds every module a second time (~0.3-0.5 s; the
+    weight-norm setup even reads the uninitialised HiFiGAN weights). Only
+    the text token count sizes anything (the embedding and head); the start
+    and stop ids are plain attributes of the GPT. Returns False (nothing
+    changed) when the count differs and a rebuild is needed.
+    """
+    vocab = model.tokenizer.tokenizer
+    if vocab is None or model.gpt is None or model.args.gpt_number_text_tokens != model.tokenizer.get_number_tokens():
+        return False
+    start, stop = vocab.token_to_id("[START]"), vocab.token_to_id("[STOP]")
+    model.args.gpt_start_text_token = model.gpt.start_text_token = start
+    model.args.gpt_stop_text_token = model.gpt.stop_text_token = stop
+    return True
 
 
 def read_tensors(path: Path, skip: Any = None) -> dict[str, torch.Tensor]:
@@ -62,11 +82,13 @@ def is_block_projection(name: str) -> bool:
 
 def load_fast(model_dir: Path, xtts_config: Any, *, int8: bool) -> Any:
     """An eval-mode ``Xtts`` loaded from a converted folder; with ``int8``, its GPT blocks pre-quantized."""
-    from voicecloning.engine.quantize import install_int8  # noqa: PLC0415 -- torch.ao only when asked
+    from voicecloning.engine.quantize import install_modules, pack_int8  # noqa: PLC0415 -- torch.ao only when asked
 
+    # pack the int8 blocks (fbgemm, outside the GIL) while this thread imports coqui and builds the skeleton
+    packing = pack_int8(read_tensors(model_dir / INT8_WEIGHTS), GPT2_PREFIX) if int8 else None
     model = build_skeleton(model_dir, xtts_config)
-    if int8:
-        install_int8(model.gpt.gpt, read_tensors(model_dir / INT8_WEIGHTS), GPT2_PREFIX)
+    if packing is not None:
+        install_modules(model.gpt.gpt, packing.result())
     state = read_tensors(model_dir / WEIGHTS, skip=is_block_projection if int8 else None)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if unexpected or missing:

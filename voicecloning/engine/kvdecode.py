@@ -34,31 +34,46 @@ class CachedGPT2:
         self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
         self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
         self.length = 0
+        self.dtype = dtype
+        self.unpadded = False
 
-    def attention_mask(self, padding: torch.Tensor, new: int) -> torch.Tensor:
-        """[B, 1, new, end] booleans: causal, padding keys hidden; a padding query sees only itself."""
+    def attention_mask(self, padding: torch.Tensor, new: int) -> torch.Tensor | None:
+        """[B, 1, new, end] additive float mask (0 or -inf): causal, padding keys hidden; a padding query sees only itself.
+
+        ``None`` for a one-position step when no row has padding (batch 1, or
+        rows of equal prompt length): nothing to hide. The float mask is built
+        once per call; a boolean one would be converted again by every layer.
+        """
         end = self.length + new
-        allowed = padding.bool()[:, None, None, :end]
         if new == 1:
-            return allowed
-        causal = torch.ones(new, end, dtype=torch.bool, device=padding.device).tril(diagonal=self.length)
-        itself = torch.zeros_like(causal)
-        itself[torch.arange(new), self.length + torch.arange(new)] = True
-        return (allowed & causal) | itself  # "itself" keeps fully padded query rows finite
+            if self.unpadded:
+                return None
+            allowed = padding.bool()[:, None, None, :end]
+        else:
+            causal = torch.ones(new, end, dtype=torch.bool, device=padding.device).tril(diagonal=self.length)
+            itself = torch.zeros_like(causal)
+            itself[torch.arange(new), self.length + torch.arange(new)] = True
+            # "itself" keeps fully padded query rows finite
+            allowed = (padding.bool()[:, None, None, :end] & causal) | itself
+        return torch.zeros(allowed.shape, dtype=self.dtype, device=padding.device).masked_fill_(~allowed, float("-inf"))
 
     def __call__(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """Hidden states (after ``ln_f``) of ``x`` [B, T, C]; ``padding`` [B, length + T] marks real positions."""
         rows, new, _ = x.shape
         start, end = self.length, self.length + new
+        if start == 0:
+            self.unpadded = bool(padding.all())  # decoding steps only ever add real positions
         mask = self.attention_mask(padding, new)
+        heads, width = self.heads, self.width
         for block, keys, values in zip(self.blocks, self.keys, self.values, strict=True):
-            q, k, v = block.attn.c_attn(block.ln_1(x)).split(self.width, dim=2)
-            q, k, v = (t.view(rows, new, self.heads, -1).transpose(1, 2) for t in (q, k, v))
-            keys[:, :, start:end], values[:, :, start:end] = k, v
+            attn, mlp = block.attn, block.mlp
+            q, k, v = attn.c_attn(block.ln_1(x)).view(rows, new, 3 * heads, -1).transpose(1, 2).split(heads, dim=1)
+            keys[:, :, start:end] = k
+            values[:, :, start:end] = v
             attended = F.scaled_dot_product_attention(
                 q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
             )
-            x = x + block.attn.c_proj(attended.transpose(1, 2).reshape(rows, new, self.width))
-            x = x + block.mlp(block.ln_2(x))
+            x = x + attn.c_proj(attended.transpose(1, 2).reshape(rows, new, width))
+            x = x + mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(x))))  # GPT2MLP without its (eval: identity) dropout
         self.length = end
         return self.ln_f(x)

@@ -24,14 +24,18 @@ def load_model(model_dir: Path, xtts_config: Any, *, device: str = "cpu", precis
     so nothing is rewritten on a read-only image.
     """
     mode = resolve_precision(precision, device)
-    if read_manifest(model_dir).format == "fast":
-        from voicecloning.engine.fastload import has_int8, load_fast
-
-        model = load_fast(model_dir, xtts_config, int8=mode == "fast" and has_int8(model_dir))
-    else:
+    if read_manifest(model_dir).format != "fast":
         model = load_stock(model_dir, xtts_config)
+        model.to(device)
+        return apply_precision(model, mode)
+    from voicecloning.engine.fastload import has_int8, load_fast
+    from voicecloning.engine.quantize import release_freed_memory
+
+    model = load_fast(model_dir, xtts_config, int8=mode == "fast" and has_int8(model_dir))
     model.to(device)
-    return apply_precision(model, mode)
+    model = apply_precision(model, mode)
+    release_freed_memory()  # the int8 source copies and the init-free skeleton's replaced tensors
+    return model
 
 
 def load_stock(model_dir: Path, xtts_config: Any) -> Any:

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from torch import nn
 
 PROJECTIONS = ("c_attn", "c_proj", "c_fc")
+
+# quantized tensors are deprecated in favour of torchao (see PERFORMANCE.md). A process-wide filter for
+# that one message: ``warnings.catch_warnings`` is not thread-safe and the weights are packed on threads.
+warnings.filterwarnings(
+    "ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel", category=UserWarning
+)
 QUANT_MAX = 127.5  # symmetric qint8 range, as torch's per-channel symmetric observer
 
 
@@ -37,10 +43,11 @@ class Int8Linear(nn.Module):
         super().__init__()
         self.out_features, self.in_features = values.shape
         zero_points = torch.zeros(values.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():  # quantized tensors are deprecated in favour of torchao; see PERFORMANCE.md
-            warnings.simplefilter("ignore", UserWarning)
-            qweight = torch._make_per_channel_quantized_tensor(values, scales.double(), zero_points, 0)
-        bias = None if bias is None else bias.detach().float().contiguous()
+        qweight = torch._make_per_channel_quantized_tensor(values, scales.double(), zero_points, 0)
+        # A private copy of the bias: fbgemm keeps the bias tensor it is given, and a view into the
+        # memory-mapped int8 file would keep the whole file mapped, with every page that packing read
+        # resident (~380 MB for the full model) beside the packed weights.
+        bias = None if bias is None else bias.detach().to(torch.float32, copy=True).contiguous()
         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +56,21 @@ class Int8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise: ~100 MB after a fast load).
+
+    No ``gc.collect()``: measured after a full load it frees nothing more
+    (the tensors go by reference counting) and costs ~0.2 s of start-up.
+    A no-op where there is no glibc.
+    """
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def block_projections(gpt2: nn.Module) -> Iterator[tuple[str, nn.Module, str]]:
@@ -77,23 +99,50 @@ def quantize_gpt2(gpt2: nn.Module) -> None:
         setattr(parent, attr, Int8Linear(values, scales, module.bias))
 
 
-def install_int8(gpt2: nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
-    """Replace block projections by :class:`Int8Linear` built from pre-quantized ``tensors``.
+def pack_int8(
+    tensors: dict[str, torch.Tensor], prefix: str, workers: int | None = None
+) -> Future[dict[str, Int8Linear]]:
+    """Start packing every pre-quantized projection in ``tensors`` on background threads.
 
     ``tensors`` holds ``{prefix}{name}.int8``, ``.scale`` and ``.bias`` per projection
-    (as written by :func:`int8_state`); the fp32 weights are never read.
+    (as written by :func:`int8_state`); the result maps each ``name`` (relative to
+    the GPT-2 stack) to its :class:`Int8Linear`. fbgemm's packing runs outside the
+    GIL, so it overlaps with whatever the caller does meanwhile (importing and
+    building the rest of the model). The tensors are released as they are
+    packed, so the memory map of their file goes once the last one is done.
     """
-    targets = list(block_projections(gpt2))
+    names = [key[len(prefix) : -len(".int8")] for key in tensors if key.endswith(".int8")]
 
     def build(name: str) -> Int8Linear:
         key = f"{prefix}{name}"
-        return Int8Linear(tensors[f"{key}.int8"], tensors[f"{key}.scale"], tensors[f"{key}.bias"])
+        return Int8Linear(tensors.pop(f"{key}.int8"), tensors.pop(f"{key}.scale"), tensors.pop(f"{key}.bias"))
 
-    # fbgemm's packing runs outside the GIL and on one core: pack on every core the process may use
-    with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
-        modules = list(pool.map(build, [name for name, _, _ in targets]))
-    for (_, parent, attr), module in zip(targets, modules, strict=True):
-        setattr(parent, attr, module)
+    def build_all() -> dict[str, Int8Linear]:
+        # fbgemm's packing of one weight runs on one core: pack on every core the process may use
+        with ThreadPoolExecutor(max_workers=workers or torch.get_num_threads()) as pool:
+            modules = dict(zip(names, pool.map(build, names), strict=True))
+        tensors.clear()
+        return modules
+
+    runner = ThreadPoolExecutor(max_workers=1)
+    future = runner.submit(build_all)
+    runner.shutdown(wait=False)
+    return future
+
+
+def install_modules(gpt2: nn.Module, modules: dict[str, Int8Linear]) -> None:
+    """Put packed projections (names relative to ``gpt2``) in place of the block projections."""
+    targets = list(block_projections(gpt2))
+    missing = [name for name, _, _ in targets if name not in modules]
+    if missing:
+        raise RuntimeError(f"int8 weights are missing for {missing[:5]}")
+    for name, parent, attr in targets:
+        setattr(parent, attr, modules[name])
+
+
+def install_int8(gpt2: nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    """Replace block projections by :class:`Int8Linear` built from pre-quantized ``tensors``; fp32 weights never read."""
+    install_modules(gpt2, pack_int8(tensors, prefix).result())
 
 
 def quantize_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
