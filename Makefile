@@ -18,6 +18,7 @@ run: setup
 test: setup
 	bash scripts/setup-deploy-checks.sh
 	bash scripts/setup-web.sh
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -q
 
 ## Heavy checks left out of the default run.
