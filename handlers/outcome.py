@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from voicecloning import records
 from voicecloning.errors import JobBusy, TransientError
-from voicecloning.logs import fields
+from voicecloning.logs import bind, fields
 from voicecloning.settings import Settings
 from voicecloning.stores.documents import DocumentStore
 
@@ -36,7 +36,8 @@ def claim_or_outcome(
     claim = records.claim(docs, path, generation=generation, now=now, lease_seconds=rel.lease_seconds,
                           max_attempts=rel.max_attempts, working_status=working_status)
     if claim.outcome == "claimed":
-        log.info("claimed", extra=fields(attempt=claim.attempt, path=path))
+        bind(attempt=claim.attempt)  # every later line of this delivery says which attempt it is
+        log.info("claimed", extra=fields(path=path))
         return claim
     if claim.outcome == "busy":
         raise JobBusy(f"{path} is being processed by another worker; retry after its lease")

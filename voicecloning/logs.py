@@ -30,6 +30,11 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def bind(**fields: Any) -> None:
+    """Add ``fields`` to the context of the enclosing ``log_context`` block (until it ends)."""
+    _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

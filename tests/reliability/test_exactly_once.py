@@ -350,3 +350,16 @@ def test_a_long_job_renews_its_lease(services: Services, monkeypatch: pytest.Mon
     assert handle_storage_event(event, svc) is Outcome.DONE
     assert renewals, "the lease was never renewed"
     assert services.docs.get("jobs/long")["attempts"] == 1  # nobody took it over
+
+
+def test_log_lines_after_the_claim_name_the_attempt(services: Services, json_logs: list[dict[str, Any]]) -> None:
+    """Every line of a delivery after its claim carries event id, object, job id and attempt."""
+    flaky = Services(**{**services.__dict__, "engine": _FlakyEngine(services.engine, failures=1)})
+    event = put(flaky, "requests/logged.json", request_bytes(text="Say which attempt.", voice_id="v"))
+    with pytest.raises(TimeoutError):
+        handle_storage_event(event, flaky)
+    assert handle_storage_event(event, flaky) is Outcome.DONE
+    [retry] = matching(json_logs, "will retry", job_id="logged")
+    [done] = matching(json_logs, "job done", job_id="logged")
+    assert retry["attempt"] == 1 and done["attempt"] == 2
+    assert done["event_id"] == event.id and done["object"] == "requests/logged.json" and done["severity"] == "INFO"
