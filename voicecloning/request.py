@@ -11,14 +11,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from voicecloning.audio import encode
 from voicecloning.errors import InvalidRequest
 from voicecloning.generation import RANGES, GenerationOptions
 from voicecloning.routes import ID_RULE, valid_id
 from voicecloning.settings import Limits
 from voicecloning.text import has_speakable_content, normalise
 
-OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
-OUTPUT_SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
+OUTPUT_FORMATS = tuple(encode.OUTPUT_FORMATS)  # what the encoder writes, in its order
+OUTPUT_SAMPLE_RATES = encode.OUTPUT_SAMPLE_RATES
 TOP_FIELDS = {"text", "voice_id", "language", "format", "sample_rate", "items", *RANGES}
 ITEM_FIELDS = {"text", "voice_id", "language"}
 
