@@ -15,7 +15,7 @@ from voicecloning.audio.reference import ClipChecks, PreparedClip, combine_clips
 from voicecloning.errors import ClipRejected, ConsentMissing, InputError
 from voicecloning.events import StorageEvent
 from voicecloning.logs import fields
-from voicecloning.routes import Route, latents_name
+from voicecloning.routes import LATENTS_SUFFIX, Route, latents_name
 from voicecloning.settings import Settings
 from voicecloning.stores.blobs import BlobInfo, BlobStore
 from voicecloning.stores.documents import DocumentStore
@@ -80,7 +80,18 @@ def enroll_voice(
     })
     log.info("voice ready" if finished else "voice superseded while enrolling",
              extra=fields(status="ready" if finished else "superseded", warnings=list(clip.warnings)))
+    if finished:
+        _prune_latents(outputs, route, event.generation)
     return Outcome.DONE if finished else Outcome.STALE
+
+
+def _prune_latents(outputs: BlobStore, route: Route, current: int) -> None:
+    """Delete the latents of earlier enrollments of this voice (a re-upload replaces the voice)."""
+    prefix = f"{route.prefix}voices/{route.id}."
+    for info in outputs.list(prefix):
+        generation = info.name[len(prefix):].split(".", 1)[0]
+        if info.name.endswith(LATENTS_SUFFIX) and generation.isdigit() and int(generation) < current:
+            outputs.delete(info.name)
 
 
 def _clip_objects(event: StorageEvent, route: Route, inputs: BlobStore) -> list[BlobInfo]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ID_RULE = "use 1-64 letters, digits, '-' or '_'"
+LATENTS_SUFFIX = ".latents.safetensors"
 
 
 def valid_id(value: str) -> bool:
@@ -53,7 +54,7 @@ def voice_doc_path(owner: str | None, voice_id: str) -> str:
 
 def latents_name(owner: str | None, voice_id: str, generation: int) -> str:
     prefix = f"users/{owner}/" if owner else ""
-    return f"{prefix}voices/{voice_id}.{generation}.latents.safetensors"
+    return f"{prefix}voices/{voice_id}.{generation}{LATENTS_SUFFIX}"
 
 
 _CLIP = re.compile(r"(?P<id>[^/]+)\.(?P<ext>[A-Za-z0-9]{1,8})")

@@ -215,3 +215,18 @@ def test_consent_in_object_metadata_is_stored_on_the_voice(tmp_path: Path, engin
     doc = h.doc("voices/meta")
     assert doc["status"] == "ready" and doc["consent"] == {"statement": "Recorded with my consent - Bo",
                                                            "source": "object metadata"}
+
+
+def test_re_enrolling_a_voice_replaces_its_latents(tmp_path: Path, engine: XttsEngine, clip: bytes) -> None:
+    """A new clip under the same name re-enrolls the voice; the old latents are removed, not left behind."""
+    import time
+
+    h = Harness(tmp_path, engine)
+    h.put("voices/again.wav", clip)
+    first = h.doc("voices/again")["latents_object"]
+    time.sleep(0.01)
+    h.put("voices/again.wav", speech_clip(tmp_path / "second.wav", seconds=6).read_bytes())
+    second = h.doc("voices/again")
+    assert second["status"] == "ready" and second["latents_object"] != first
+    assert h.services.outputs.stat(first) is None and h.services.outputs.stat(second["latents_object"]) is not None
+    assert h.request("after", text="New voice.", voice_id="again")["status"] == "done"
