@@ -216,6 +216,8 @@ def dockerignore() -> list[str]:
         "terraform/main.tf",
         ".git/HEAD",
         "voicecloning/__pycache__/x.pyc",
+        "web/node_modules/firebase/package.json",
+        "models/dev-full/model.pth",
     ],
 )
 def test_dockerignore_excludes(dockerignore: list[str], path: str) -> None:
