@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +63,33 @@ def storage_server(logs_dir: Path) -> Iterator[Server]:
     server = storage_emulator(logs_dir).start()
     yield server
     server.stop()
+
+
+# Modules that use these define their own ``env`` fixture (the worker's environment).
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
+    """functions-framework serving ``on_object_finalized`` with the module's ``env``."""
+    server = functions_server("on_object_finalized", env, logs_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def clients(env: dict[str, str]) -> tuple[Any, Any]:
+    """(storage, firestore) clients for the emulators of the module's ``env``; the buckets exist."""
+    from tests.support import cloud
+
+    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
+
+
+@pytest.fixture(scope="module")
+def gcs(clients: tuple[Any, Any]) -> Any:
+    return clients[0]
+
+
+@pytest.fixture(scope="module")
+def db(clients: tuple[Any, Any]) -> Any:
+    return clients[1]
 
 
 def gcp_env(firestore: Server, storage: Server, model_dir: Path, **extra: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, functions_server, gcp_env
 from tests.support import cloud
 from tests.support.clips import speech_clip
 from tests.support.servers import Server
@@ -27,32 +27,10 @@ def env(firestore_server: Server, storage_server: Server, dev_model_dir: Path) -
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
-    server = functions_server("on_object_finalized", env, logs_dir).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def api(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
     server = functions_server("http_api", env, logs_dir).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def clients(env: dict[str, str]) -> tuple[Any, Any]:
-    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
-
-
-@pytest.fixture(scope="module")
-def gcs(clients: tuple[Any, Any]) -> Any:
-    return clients[0]
-
-
-@pytest.fixture(scope="module")
-def db(clients: tuple[Any, Any]) -> Any:
-    return clients[1]
 
 
 @pytest.fixture(scope="module")

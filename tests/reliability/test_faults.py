@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import soundfile as sf
 
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, gcp_env
 from tests.reliability.conftest import (
     DurableFirestore,
     deliver_patiently,
@@ -50,28 +50,6 @@ def storage(tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterato
 def env(durable_firestore: DurableFirestore, storage: Server, dev_model_dir: Path) -> dict[str, str]:
     return gcp_env(durable_firestore.server, storage, dev_model_dir, VOICECLONING_LEASE_SECONDS=str(LEASE_SECONDS),
                    VOICECLONING_MAX_AUDIO_TOKENS="8")
-
-
-@pytest.fixture(scope="module")
-def worker(env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
-    server = functions_server("on_object_finalized", env, logs_dir).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def clients(env: dict[str, str]) -> tuple[Any, Any]:
-    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
-
-
-@pytest.fixture(scope="module")
-def gcs(clients: tuple[Any, Any]) -> Any:
-    return clients[0]
-
-
-@pytest.fixture(scope="module")
-def db(clients: tuple[Any, Any]) -> Any:
-    return clients[1]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import soundfile as sf
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, functions_server, gcp_env
 from tests.reliability.conftest import set_env
 from tests.support import cloud
 from tests.support.clips import speech_samples
@@ -208,21 +208,6 @@ class Service:
 @pytest.fixture(scope="module")
 def env(firestore_server: Server, storage_server: Server, dev_model_dir: Path) -> dict[str, str]:
     return gcp_env(firestore_server, storage_server, dev_model_dir, **LIMITS_ENV)
-
-
-@pytest.fixture(scope="module")
-def clients(env: dict[str, str]) -> tuple[Any, Any]:
-    return cloud.emulator_clients(env, PROJECT, (INPUT_BUCKET, OUTPUT_BUCKET))
-
-
-@pytest.fixture(scope="module")
-def gcs(clients: tuple[Any, Any]) -> Any:
-    return clients[0]
-
-
-@pytest.fixture(scope="module")
-def db(clients: tuple[Any, Any]) -> Any:
-    return clients[1]
 
 
 @pytest.fixture(scope="module")
