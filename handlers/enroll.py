@@ -41,7 +41,8 @@ def enroll_voice(
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
     initial = {"status": "processing", "voice_id": route.id, "owner": route.owner, "source": source,
                "model_name": None, "model_version": None}
-    if records.open_record(docs, path, generation=event.generation, initial=initial, now=now) == "stale":
+    opened, _doc = records.open_record(docs, path, generation=event.generation, initial=initial, now=now)
+    if opened == "stale":
         return Outcome.STALE
     if route.problem:
         return record_failure(docs, path, event.generation, None, route.problem, now)

@@ -45,12 +45,11 @@ def synthesize_job(
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
     initial = {"status": "queued", "job_id": route.id, "owner": route.owner, "source": source, "progress": 0.0,
                "output_uri": None, "model_name": None, "model_version": None}
-    opened = records.open_record(docs, path, generation=event.generation, initial=initial, now=now)
+    opened, current = records.open_record(docs, path, generation=event.generation, initial=initial, now=now)
     if opened == "stale":
         return Outcome.STALE
     if route.problem:
         return record_failure(docs, path, event.generation, None, route.problem, now)
-    current = docs.get(path) or {}
     if current.get("status") in records.TERMINAL:
         return Outcome.DUPLICATE
     try:

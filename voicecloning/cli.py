@@ -62,17 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_dev_model)
 
-    _add_optional(sub)
+    from voicecloning import cli_perf
+
+    cli_perf.register(sub)  # convert, bench, eval
     return parser
-
-
-def _add_optional(sub: Any) -> None:
-    """Commands contributed by modules that may not be present in every build."""
-    try:
-        from voicecloning import cli_perf
-    except ImportError:
-        return
-    cli_perf.register(sub)
 
 
 def _local_services(data: Path) -> Any:

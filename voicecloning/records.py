@@ -37,15 +37,18 @@ def _generation(doc: dict[str, Any] | None) -> int:
 
 def open_record(
     docs: DocumentStore, path: str, *, generation: int, initial: dict[str, Any], now: datetime
-) -> str:
-    """Create the document for this generation unless it exists; "new", "current" or "stale"."""
+) -> tuple[str, dict[str, Any]]:
+    """Create the document for this generation unless it exists.
 
-    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+    Returns ("new" | "current" | "stale", the document as it now stands).
+    """
+
+    def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]]]:
         current = _generation(doc)
-        if current > generation:
-            return None, "stale"
-        if current == generation:
-            return None, "current"
+        if doc is not None and current > generation:
+            return None, ("stale", doc)
+        if doc is not None and current == generation:
+            return None, ("current", doc)
         fresh = {
             **initial,
             "error": None,
@@ -57,7 +60,7 @@ def open_record(
             "started_at": None,
             "finished_at": None,
         }
-        return fresh, "new"
+        return fresh, ("new", fresh)
 
     return docs.transact(path, fn)
 

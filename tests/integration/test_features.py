@@ -94,18 +94,24 @@ def test_out_of_range_settings_fail_with_the_allowed_range(h: Harness, field: st
     assert doc["status"] == "failed" and fragment in doc["error"] and "between" in doc["error"]
 
 
-def test_a_20000_character_request_completes_with_progress(tmp_path: Path, fast_engine: XttsEngine, clip: bytes) -> None:
-    h = Harness(tmp_path, fast_engine)
-    h.put("voices/long.wav", clip)
-    writes: list[float] = []
+def spy_progress(h: Harness, doc_path: str, record: Any) -> list[Any]:
+    """Record ``record(progress)`` for every progress write to ``doc_path`` (the writes still happen)."""
+    writes: list[Any] = []
     real_update = h.services.docs.update
 
     def spy(path: str, fields: dict[str, Any]) -> None:
-        if "progress" in fields and path == "jobs/novel":
-            writes.append(fields["progress"])
+        if "progress" in fields and path == doc_path:
+            writes.append(record(fields["progress"]))
         real_update(path, fields)
 
     h.services.docs.update = spy  # type: ignore[method-assign]
+    return writes
+
+
+def test_a_20000_character_request_completes_with_progress(tmp_path: Path, fast_engine: XttsEngine, clip: bytes) -> None:
+    h = Harness(tmp_path, fast_engine)
+    h.put("voices/long.wav", clip)
+    writes = spy_progress(h, "jobs/novel", lambda progress: progress)
     h.with_settings(reliability=type(h.services.settings.reliability)(progress_interval_seconds=0.0))
     sentence = "The quick brown fox jumps over the lazy dog, and then it rests for a while. "
     text = (sentence * (20_000 // len(sentence) + 1))[:20_000]
@@ -122,15 +128,7 @@ def test_progress_is_written_at_most_about_once_a_second(tmp_path: Path, fast_en
 
     h = Harness(tmp_path, fast_engine)
     h.put("voices/p.wav", clip)
-    writes: list[float] = []
-    real_update = h.services.docs.update
-
-    def spy(path: str, fields: dict[str, Any]) -> None:
-        if "progress" in fields and path == "jobs/throttle":
-            writes.append(time.monotonic())
-        real_update(path, fields)
-
-    h.services.docs.update = spy  # type: ignore[method-assign]
+    writes = spy_progress(h, "jobs/throttle", lambda _progress: time.monotonic())
     started = time.monotonic()
     doc = h.request("throttle", text="Short sentence here. " * 300, voice_id="p")
     elapsed = time.monotonic() - started

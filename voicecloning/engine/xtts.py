@@ -7,6 +7,7 @@ once, under a lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -52,6 +53,14 @@ class EngineConfig:
             threads=settings.threads,
             max_audio_tokens=settings.max_audio_tokens,
         )
+
+
+@functools.cache
+def _char_limits() -> dict[str, int]:
+    """The model code's own per-language character limits."""
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+
+    return dict(VoiceBpeTokenizer().char_limits)
 
 
 class XttsEngine:
@@ -113,10 +122,7 @@ class XttsEngine:
         return language
 
     def char_limit(self, language: str) -> int:
-        from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-
-        limits = VoiceBpeTokenizer().char_limits  # the model code's own per-language limits
-        return int(limits.get(language.split("-")[0], DEFAULT_CHAR_LIMIT))
+        return int(_char_limits().get(language.split("-")[0], DEFAULT_CHAR_LIMIT))
 
     def describe(self) -> dict[str, Any]:
         return {
