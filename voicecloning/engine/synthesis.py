@@ -122,7 +122,7 @@ def synthesize_batch(
 
 
 @torch.inference_mode()
-def synthesize_segments(
+def render_segments(
     model: Any,
     latents: VoiceLatents,
     segments: list[str],
@@ -133,11 +133,13 @@ def synthesize_segments(
     on_segment: Callable[[int, int], None] | None = None,
     min_new_tokens: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> np.ndarray:
-    """24 kHz float32 audio of ``segments``, with a pause between them.
+) -> list[np.ndarray]:
+    """24 kHz float32 audio of each segment, in order, as the model made it (no levelling, no pauses).
 
     ``options.seed`` makes the result reproducible (same seed, text and batch
     size -> identical audio). ``min_new_tokens`` forces a token count (benchmarks).
+    ``on_segment(done, total)`` runs after each finished segment; if it raises,
+    rendering stops there and the exception propagates (an overtaken run).
     """
     token_lists = segment_tokens(model, segments, language)
     if options.seed is not None:
@@ -158,7 +160,19 @@ def synthesize_segments(
             done += 1
             if on_segment is not None:
                 on_segment(done, len(segments))
-    return join_with_pauses([a for a in audio if a is not None])
+    return [a for a in audio if a is not None]
+
+
+def synthesize_segments(
+    model: Any,
+    latents: VoiceLatents,
+    segments: list[str],
+    language: str,
+    options: GenerationOptions,
+    **kwargs: Any,
+) -> np.ndarray:
+    """24 kHz float32 audio of ``segments`` at an even loudness, with a pause between them."""
+    return join_with_pauses(render_segments(model, latents, segments, language, options, **kwargs))
 
 
 def join_with_pauses(pieces: list[np.ndarray]) -> np.ndarray:

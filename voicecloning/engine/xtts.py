@@ -209,6 +209,28 @@ class XttsEngine:
             on_segment=on_segment,
         )
 
+    def render(
+        self,
+        latents: VoiceLatents,
+        segments: Sequence[str],
+        language: str,
+        options: GenerationOptions,
+        on_segment: Callable[[int, int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """24 kHz float32 audio of each segment, in order, unlevelled and without pauses (parts, captions)."""
+        self.check_language(language)
+        model = self.model()
+        self._check_latents(model, latents)
+        return synthesis.render_segments(
+            model,
+            latents,
+            list(segments),
+            language,
+            options,
+            max_new_tokens=self.config.max_audio_tokens,
+            on_segment=on_segment,
+        )
+
     def _check_latents(self, model: Any, latents: VoiceLatents) -> None:
         channels = model.args.gpt_n_model_channels
         if latents.gpt_cond_latent.shape[-1] != channels or latents.speaker_embedding.shape[1] != model.args.d_vector_dim:
