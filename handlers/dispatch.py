@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from handlers.enroll import enroll_voice
-from handlers.outcome import Outcome
+from handlers.outcome import Outcome, record_too_old
 from handlers.synthesize import synthesize_job
+from handlers.tasks import handle_task
 from voicecloning.events import FINALIZED, StorageEvent
 from voicecloning.logs import fields, log_context
 from voicecloning.routes import route
@@ -29,23 +30,27 @@ def handle_storage_event(event: StorageEvent, services: Services) -> Outcome:
         if settings.input_bucket and event.bucket != settings.input_bucket:
             log.warning("ignored: event from a bucket this service does not watch", extra=fields(outcome="ignored"))
             return Outcome.IGNORED
-        now = services.clock()
-        age = (now - event.time).total_seconds()
-        if age > settings.reliability.max_event_age_seconds:
-            log.error("dropped: event too old", extra=fields(outcome="too_old", age_s=round(age)))
-            return Outcome.TOO_OLD
         target = route(event.name)
         if target is None or target.kind == "consent":
             # Consent sidecars are read when their voice's clip is enrolled.
             log.info("ignored: not a voice clip or request", extra=fields(outcome="ignored"))
             return Outcome.IGNORED
+        now = services.clock()
+        age = (now - event.time).total_seconds()
+        if age > settings.reliability.max_event_age_seconds:
+            log.error("dropped: event too old", extra=fields(outcome="too_old", age_s=round(age)))
+            record_too_old(services.docs, target, event, age, now)
+            return Outcome.TOO_OLD
         ids = {"job_id" if target.kind == "request" else "voice_id": target.id, "owner": target.owner}
         with log_context(**ids):
-            kwargs = dict(inputs=services.inputs, outputs=services.outputs, docs=services.docs,
-                          engine=services.engine, settings=settings, clock=services.clock)
             if target.kind == "voice":
-                outcome = enroll_voice(event, target, **kwargs)
+                outcome = enroll_voice(event, target, inputs=services.inputs, outputs=services.outputs,
+                                       docs=services.docs, engine=services.engine, settings=settings,
+                                       clock=services.clock)
             else:
-                outcome = synthesize_job(event, target, **kwargs)
+                outcome = synthesize_job(event, target, inputs=services.inputs, docs=services.docs,
+                                         tasks=services.tasks, engine=services.engine, settings=settings,
+                                         clock=services.clock)
             log.info("handled", extra=fields(outcome=outcome.value))
-            return outcome
+        services.tasks.flush(lambda task: handle_task(task, services))
+        return outcome

@@ -87,12 +87,16 @@ def enroll_voice(
 
 
 def _prune_latents(outputs: BlobStore, route: Route, current: int) -> None:
-    """Delete the latents of earlier enrollments of this voice (a re-upload replaces the voice)."""
+    """Delete the latents of earlier enrollments of this voice (a re-upload replaces the voice), but
+    the one just before: a job planned with it may still be rendering its parts."""
     prefix = f"{route.prefix}voices/{route.id}."
+    earlier: list[tuple[int, str]] = []
     for info in outputs.list(prefix):
         generation = info.name[len(prefix):].split(".", 1)[0]
         if info.name.endswith(LATENTS_SUFFIX) and generation.isdigit() and int(generation) < current:
-            outputs.delete(info.name)
+            earlier.append((int(generation), info.name))
+    for _generation, name in sorted(earlier)[:-1]:
+        outputs.delete(name)
 
 
 def _clip_objects(event: StorageEvent, route: Route, inputs: BlobStore) -> list[BlobInfo]:

@@ -9,7 +9,9 @@ from typing import NoReturn
 
 from voicecloning import records
 from voicecloning.errors import JobBusy, TransientError
+from voicecloning.events import StorageEvent
 from voicecloning.logs import bind, fields
+from voicecloning.routes import Route
 from voicecloning.settings import Settings
 from voicecloning.stores.documents import DocumentStore
 
@@ -19,7 +21,8 @@ log = logging.getLogger(__name__)
 class Outcome(enum.StrEnum):
     """Every outcome acknowledges the event; retries happen only by raising."""
 
-    DONE = "done"  # the work is finished (voice ready / job done)
+    DONE = "done"  # the work is finished (voice ready / job done / part rendered)
+    PLANNED = "planned"  # the job's parts are queued; they finish it
     FAILED = "failed"  # bad input, recorded on the document with its reason
     DUPLICATE = "duplicate"  # this generation was already finished
     STALE = "stale"  # a newer upload of the object supersedes this event
@@ -29,12 +32,13 @@ class Outcome(enum.StrEnum):
 
 
 def claim_or_outcome(
-    docs: DocumentStore, path: str, generation: int, working_status: str, settings: Settings, now: datetime
+    docs: DocumentStore, path: str, generation: int, working_status: str, settings: Settings, now: datetime,
+    extra: dict[str, object] | None = None,
 ) -> records.Claim | Outcome:
     """Claim the work, or say why not (raising ``JobBusy`` when another worker holds it)."""
     rel = settings.reliability
     claim = records.claim(docs, path, generation=generation, now=now, lease_seconds=rel.lease_seconds,
-                          max_attempts=rel.max_attempts, working_status=working_status)
+                          max_attempts=rel.max_attempts, working_status=working_status, extra=extra)
     if claim.outcome == "claimed":
         bind(attempt=claim.attempt)  # every later line of this delivery says which attempt it is
         log.info("claimed", extra=fields(path=path))
@@ -74,6 +78,24 @@ def release_and_raise(
             log.warning("could not release the claim; it expires with its lease", extra=fields(path=path))
     log.error("will retry", exc_info=exc, extra=fields(path=path, reason=reason[:500]))
     raise exc
+
+
+def record_too_old(docs: DocumentStore, route: Route, event: StorageEvent, age_s: float, now: datetime) -> None:
+    """An event past the maximum age is not processed, but its document says why."""
+    source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
+    kind = "job_id" if route.kind == "request" else "voice_id"
+    opened, _doc = records.open_record(docs, route.doc_path, generation=event.generation, now=now, initial={
+        "status": "queued" if route.kind == "request" else "processing", kind: route.id, "owner": route.owner,
+        "source": source})
+    if opened != "stale":
+        record_failure(docs, route.doc_path, event.generation, None,
+                       f"the upload's event arrived {age_s / 3600:.1f} h late and was not processed; upload it again",
+                       now)
+
+
+def internal_error(exc: BaseException) -> str:
+    """The reason recorded for a bug: not the user's fault, not retried (it would fail again)."""
+    return f"internal error ({type(exc).__name__}: {str(exc)[:300]}); the operators have the details in the logs"
 
 
 def _sentence(text: str) -> str:

@@ -1,4 +1,7 @@
-"""Run a synthesis job: parse the request, wait for its voices, synthesize, write the audio."""
+"""Start a synthesis job: parse the request, wait for its voices, plan its parts, hand them off.
+
+The parts are rendered by ``handlers/render_part.py`` and joined by ``handlers/assemble.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +11,28 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
-from handlers.outcome import Outcome, claim_or_outcome, record_failure, release_and_raise
+from handlers.outcome import Outcome, claim_or_outcome, internal_error, record_failure, release_and_raise
 from voicecloning import records
-from voicecloning.audio.encode import encode_audio
-from voicecloning.audio.level import level
-from voicecloning.engine.latents import VoiceLatents
-from voicecloning.errors import InputError, InvalidRequest, TransientError, VoiceNotReady, VoiceUnavailable
+from voicecloning.errors import (
+    ConfigurationError,
+    InputError,
+    InvalidRequest,
+    TransientError,
+    VoiceNotReady,
+    VoiceUnavailable,
+)
 from voicecloning.events import StorageEvent
 from voicecloning.logs import fields
+from voicecloning.part_records import open_part, tally
+from voicecloning.parts import PAUSE_BETWEEN_ITEMS_S, Piece, job_seed, plan_parts, segments_of
 from voicecloning.request import SynthesisRequest, parse_request
-from voicecloning.routes import Route, voice_doc_path
+from voicecloning.routes import Route
 from voicecloning.settings import Settings
 from voicecloning.stores.blobs import BlobStore
 from voicecloning.stores.documents import DocumentStore
-from voicecloning.text import split_text
+from voicecloning.stores.queue import Task, TaskQueue
 
 log = logging.getLogger(__name__)
-PAUSE_BETWEEN_ITEMS_S = 0.35
 
 
 def synthesize_job(
@@ -34,17 +40,19 @@ def synthesize_job(
     route: Route,
     *,
     inputs: BlobStore,
-    outputs: BlobStore,
     docs: DocumentStore,
+    tasks: TaskQueue,
     engine: Any,
     settings: Settings,
     clock: Callable[[], datetime],
 ) -> Outcome:
+    """Open the job, check the request, plan its parts and hand each to the task queue."""
     now = clock()
     path = route.doc_path
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
     initial = {"status": "queued", "job_id": route.id, "owner": route.owner, "source": source, "progress": 0.0,
-               "output_uri": None, "model_name": None, "model_version": None}
+               "output_uri": None, "model_name": None, "model_version": None, "parts_total": None,
+               "parts_done": 0, "first_audio_at": None}
     opened, current = records.open_record(docs, path, generation=event.generation, initial=initial, now=now)
     if opened == "stale":
         return Outcome.STALE
@@ -52,6 +60,8 @@ def synthesize_job(
         return record_failure(docs, path, event.generation, None, route.problem, now)
     if current.get("status") in records.TERMINAL:
         return Outcome.DUPLICATE
+    if current.get("planned"):
+        return _resume(docs, tasks, path, event.generation, current, settings, clock)
     try:
         request, voices = _prepare(event, route, opened, current, inputs=inputs, docs=docs, engine=engine,
                                    settings=settings, clock=clock)
@@ -59,54 +69,75 @@ def synthesize_job(
         return record_failure(docs, path, event.generation, None, str(exc), clock())
     except VoiceNotReady:
         raise  # bounded by voice_wait_seconds, not by attempts
-    except TransientError as exc:
+    except (TransientError, ConfigurationError) as exc:
         return _count_or_raise(docs, path, event.generation, exc, settings, clock)
-    output_name = route.output_name(request.format)
+    except Exception as exc:  # noqa: BLE001 -- a bug: fail fast with the reason, never retry it blindly
+        log.exception("internal error before the claim", extra=fields(path=path))
+        return record_failure(docs, path, event.generation, None, internal_error(exc), clock())
     claimed = claim_or_outcome(docs, path, event.generation, "processing", settings, clock())
-    if claimed == Outcome.EXHAUSTED:
-        outputs.delete(output_name)  # never failed with an output left behind
     if isinstance(claimed, Outcome):
         return claimed
     token = claimed.token
     assert token is not None
     try:
-        latents = {vid: _load_latents(vdoc, outputs) for vid, vdoc in voices.items()}
-        keep = _keeper(docs, path, event.generation, token, settings, clock)
-        audio = _render(request, latents, engine, keep)
-        encoded = encode_audio(audio, 24000, request.format, request.sample_rate)
-        if not records.holds(docs, path, generation=event.generation, token=token):
-            log.info("job superseded before its output was written", extra=fields(status="superseded"))
-            return Outcome.STALE  # a newer upload owns the output name now
-        outputs.write(output_name, encoded.data, encoded.content_type, {
-            "job_id": route.id,
-            "model_name": engine.manifest.model_name,
-            "model_version": engine.manifest.model_version,
-            "license": engine.manifest.license,
-            "settings": str(request.options.to_dict()),
-        })
+        parts = plan_parts(segments_of(pieces(request), engine.char_limit),
+                           part_seconds=settings.parts.part_audio_seconds,
+                           first_part_seconds=settings.parts.first_part_audio_seconds)
+        pinned = {vid: doc.get("latents_object") for vid, doc in voices.items()}
+        seed = job_seed(request.options.seed, path, event.generation)
+        if not records.renew(docs, path, generation=event.generation, token=token, now=clock(),
+                             lease_seconds=settings.reliability.lease_seconds,
+                             fields={"parts_total": len(parts), "parts_done": 0, "voices": pinned, "seed": seed}):
+            return Outcome.STALE
+        job = {"job_id": route.id, "owner": route.owner}
+        for part in parts:  # each part is queued as soon as its document exists: part 0 starts at once
+            if open_part(docs, path, event.generation, part, job, clock()) == "stale":
+                return Outcome.STALE
+            tasks.publish([render_task(path, event.generation, part.index)])
+        planned = records.finish(docs, path, generation=event.generation, token=token, now=clock(),
+                                 fields={"planned": True, "lease": None, "status": "processing"})
     except InputError as exc:
-        outputs.delete(output_name)
         return record_failure(docs, path, event.generation, token, str(exc), clock())
-    except Exception as exc:
+    except TransientError as exc:
         release_and_raise(docs, path, event.generation, token, exc, "queued", clock())
-        raise  # unreachable
-    finished_at = clock()
-    done = records.finish(docs, path, generation=event.generation, token=token, now=finished_at, fields={
-        "status": "done",
-        "error": None,
-        "lease": None,
-        "progress": 1.0,
-        "output_uri": outputs.uri(output_name),
-        "output_object": output_name,
-        "content_type": encoded.content_type,
-        "duration_s": round(encoded.duration_s, 3),
-        "sample_rate": encoded.sample_rate,
-        "license": engine.manifest.license,
-        "finished_at": finished_at,
-    })
-    log.info("job done" if done else "job superseded while running",
-             extra=fields(status="done" if done else "superseded", duration_s=round(encoded.duration_s, 3)))
-    return Outcome.DONE if done else Outcome.STALE
+    except Exception as exc:  # noqa: BLE001 -- a bug: fail fast with the reason, never retry it blindly
+        log.exception("internal error while planning", extra=fields(path=path))
+        return record_failure(docs, path, event.generation, token, internal_error(exc), clock())
+    log.info("job planned", extra=fields(parts=len(parts), characters=request.characters))
+    return Outcome.PLANNED if planned else Outcome.STALE
+
+
+def pieces(request: SynthesisRequest) -> list[Piece]:
+    """The request's text as pieces in one voice each, with the designed pause before each."""
+    return [Piece(item.text, item.voice_id, item.language, PAUSE_BETWEEN_ITEMS_S if n else 0.0)
+            for n, item in enumerate(request.items)]
+
+
+def render_task(job_path: str, generation: int, index: int) -> Task:
+    return Task("render", {"job": job_path, "generation": str(generation), "part": index})
+
+
+def _resume(
+    docs: DocumentStore, tasks: TaskQueue, path: str, generation: int, job: dict[str, Any], settings: Settings,
+    clock: Callable[[], datetime],
+) -> Outcome:
+    """A redelivery of a planned job: queue again the parts nobody holds (a lost task), then acknowledge."""
+    counted = tally(docs, path, generation, int(job.get("parts_total") or 0))
+    now = clock()
+    if counted.complete:
+        tasks.publish([Task("assemble", {"job": path, "generation": str(generation)})])
+        return Outcome.DUPLICATE
+    idle = [i for i in range(counted.total) if _idle(counted.parts.get(i), now)]
+    if idle:
+        tasks.publish([render_task(path, generation, i) for i in idle])
+    return Outcome.DUPLICATE
+
+
+def _idle(part: dict[str, Any] | None, now: datetime) -> bool:
+    if part is None or part.get("status") == "done":
+        return False
+    expires = (part.get("lease") or {}).get("expires_at")
+    return expires is None or expires <= now
 
 
 def _prepare(
@@ -126,7 +157,7 @@ def _prepare(
 
 
 def _count_or_raise(
-    docs: DocumentStore, path: str, generation: int, exc: TransientError, settings: Settings,
+    docs: DocumentStore, path: str, generation: int, exc: Exception, settings: Settings,
     clock: Callable[[], datetime],
 ) -> Outcome:
     """A transient failure before the claim still counts towards the attempts (poison protection)."""
@@ -152,17 +183,6 @@ def _read_request(event: StorageEvent, inputs: BlobStore, settings: Settings) ->
     return parse_request(data, settings.limits)
 
 
-def _find_voice(route: Route, voice_id: str, docs: DocumentStore) -> tuple[str, dict[str, Any] | None]:
-    """A user's request sees that user's voices, then unowned ones; never another user's."""
-    if route.owner:
-        own = voice_doc_path(route.owner, voice_id)
-        doc = docs.get(own)
-        if doc is not None:
-            return own, doc
-    shared = voice_doc_path(None, voice_id)
-    return shared, docs.get(shared)
-
-
 def _wait_for_voices(
     request: SynthesisRequest, route: Route, docs: DocumentStore, inputs: BlobStore, settings: Settings,
     *, created: datetime, clock: Callable[[], datetime],
@@ -174,7 +194,7 @@ def _wait_for_voices(
         pending: list[str] = []
         ready: dict[str, dict[str, Any]] = {}
         for voice_id in request.voice_ids:
-            _path, doc = _find_voice(route, voice_id, docs)
+            _path, doc = records.find_voice(docs, route.owner, voice_id)
             if doc is None:
                 if not _clip_uploaded(route, voice_id, inputs):
                     where = f"{route.prefix}voices/{voice_id}.wav"
@@ -206,60 +226,3 @@ def _clip_uploaded(route: Route, voice_id: str, inputs: BlobStore) -> bool:
         or info.name.startswith(prefix + "/")
         for info in inputs.list(prefix)
     )
-
-
-def _load_latents(voice_doc: dict[str, Any], outputs: BlobStore) -> VoiceLatents:
-    name = voice_doc.get("latents_object")
-    data = outputs.read(name) if name else None
-    if data is None:
-        raise VoiceUnavailable(
-            f"the stored data of voice '{voice_doc.get('voice_id')}' is missing; upload its reference clip again."
-        )
-    return VoiceLatents.from_bytes(data)
-
-
-def _keeper(
-    docs: DocumentStore, path: str, generation: int, token: str, settings: Settings, clock: Callable[[], datetime]
-) -> Callable[[float], None]:
-    """Per finished segment: write ``progress`` at most once per interval (Firestore's soft limit is
-    one write per second per document) and renew the lease well before it expires, so a long job
-    is never taken over while its worker is alive."""
-    interval = settings.reliability.progress_interval_seconds
-    lease = settings.reliability.lease_seconds
-    last_progress = [0.0]
-    last_renewal = [time.monotonic()]
-
-    def keep(fraction: float) -> None:
-        now = time.monotonic()
-        if now - last_renewal[0] >= lease / 3:
-            last_renewal[0] = now
-            records.renew(docs, path, generation=generation, token=token, now=clock(), lease_seconds=lease)
-        if now - last_progress[0] >= interval and fraction < 1.0:
-            last_progress[0] = now
-            docs.update(path, {"progress": round(fraction, 4)})
-
-    return keep
-
-
-def _render(
-    request: SynthesisRequest, latents: dict[str, VoiceLatents], engine: Any, progress: Callable[[float], None]
-) -> np.ndarray:
-    """All items, each split into segments, in order; progress per finished segment."""
-    plan = [(item, split_text(item.text, item.language, engine.char_limit(item.language))) for item in request.items]
-    total = sum(len(segments) for _item, segments in plan) or 1
-    done = 0
-    pieces: list[np.ndarray] = []
-    gap = np.zeros(int(PAUSE_BETWEEN_ITEMS_S * 24000), dtype=np.float32)
-    for item, segments in plan:
-        base = done
-
-        def on_segment(finished: int, _count: int, base: int = base) -> None:
-            progress((base + finished) / total)
-
-        audio = engine.synthesize(latents[item.voice_id], segments, item.language, request.options, on_segment)
-        done += len(segments)
-        if pieces:
-            pieces.append(gap)
-        pieces.append(audio)
-    turns = level(pieces[::2])  # the items at one loudness; the odd pieces are the gaps
-    return np.concatenate([turns[i // 2] if i % 2 == 0 else gap for i in range(len(pieces))])

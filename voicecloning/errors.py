@@ -62,6 +62,14 @@ class JobBusy(TransientError):
     """Another worker holds a live lease on this job; retry later."""
 
 
+class Overtaken(VoiceCloningError):
+    """This run no longer holds its lease (taken over, or superseded by a newer upload): stop, change nothing."""
+
+
+class PreconditionFailed(VoiceCloningError):
+    """An object changed between reading its facts and writing or deleting it (a generation precondition)."""
+
+
 class ConfigurationError(VoiceCloningError):
     """The service is misconfigured (no model, licence not accepted, bad setting).
 

@@ -20,7 +20,8 @@ from voicecloning.events import FINALIZED, StorageEvent
 from voicecloning.logs import fields
 from voicecloning.routes import route
 from voicecloning.services import Services
-from voicecloning.stores.blobs import BlobInfo, LocalBlobStore
+from voicecloning.stores.blobs import BlobInfo
+from voicecloning.stores.folder import LocalBlobStore
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 0.5  # a file must be unchanged this long before it counts as uploaded

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from voicecloning.routes import voice_doc_path
 from voicecloning.stores.documents import DocumentStore
 
 TERMINAL = {"done", "failed", "ready"}
@@ -33,6 +34,9 @@ def _generation(doc: dict[str, Any] | None) -> int:
     if not doc:
         return -1
     return int((doc.get("source") or {}).get("generation", -1))
+
+
+generation_of = _generation  # the source generation a document belongs to (-1 for none)
 
 
 def open_record(
@@ -74,8 +78,11 @@ def claim(
     lease_seconds: float,
     max_attempts: int,
     working_status: str,
+    extra: dict[str, Any] | None = None,
 ) -> Claim:
-    """Take the work for this generation, if nobody else holds it and attempts remain."""
+    """Take the work for this generation, if nobody else holds it and attempts remain.
+
+    ``extra`` fields (who works on it) are written with the claim."""
     token = uuid.uuid4().hex
 
     def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Claim]:
@@ -109,6 +116,7 @@ def claim(
             "lease": {"token": token, "expires_at": now + timedelta(seconds=lease_seconds)},
             "started_at": doc.get("started_at") or now,
             "updated_at": now,
+            **(extra or {}),
         }
         return claimed, Claim("claimed", token=token, attempt=attempts + 1, doc=claimed)
 
@@ -160,15 +168,20 @@ def holds(docs: DocumentStore, path: str, *, generation: int, token: str) -> boo
 
 
 def renew(
-    docs: DocumentStore, path: str, *, generation: int, token: str, now: datetime, lease_seconds: float
+    docs: DocumentStore, path: str, *, generation: int, token: str, now: datetime, lease_seconds: float,
+    fields: dict[str, Any] | None = None,
 ) -> bool:
-    """Extend our lease (long jobs), if we still hold it."""
+    """Extend our lease and write ``fields`` (progress) in one step, if we still hold it.
+
+    False means the run is no longer ours (taken over after its lease, or superseded by a
+    newer upload): nothing was written, and the caller must stop.
+    """
 
     def fn(doc: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
         if doc is None or _generation(doc) != generation or (doc.get("lease") or {}).get("token") != token:
             return None, False
         lease = {"token": token, "expires_at": now + timedelta(seconds=lease_seconds)}
-        return {**doc, "lease": lease, "updated_at": now}, True
+        return {**doc, **(fields or {}), "lease": lease, "updated_at": now}, True
 
     return docs.transact(path, fn)
 
@@ -191,3 +204,14 @@ def count_failure(
         return updated, False
 
     return docs.transact(path, fn)
+
+
+def find_voice(docs: DocumentStore, owner: str | None, voice_id: str) -> tuple[str, dict[str, Any] | None]:
+    """A user's request sees that user's voices, then unowned ones; never another user's."""
+    if owner:
+        own = voice_doc_path(owner, voice_id)
+        doc = docs.get(own)
+        if doc is not None:
+            return own, doc
+    shared = voice_doc_path(None, voice_id)
+    return shared, docs.get(shared)

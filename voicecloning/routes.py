@@ -45,7 +45,19 @@ class Route:
         return f"{self.prefix}{collection}/{self.id}"
 
     def output_name(self, extension: str) -> str:
-        return f"{self.prefix}outputs/{self.id}.{extension}"
+        return output_name(self.owner, self.id, extension)
+
+
+def output_name(owner: str | None, job_id: str, extension: str) -> str:
+    """The final audio (and captions) of a job: ``[users/<uid>/]outputs/<job_id>.<ext>``."""
+    prefix = f"users/{owner}/" if owner else ""
+    return f"{prefix}outputs/{job_id}.{extension}"
+
+
+def part_name(owner: str | None, job_id: str, index: int, extension: str) -> str:
+    """One rendered part: ``[users/<uid>/]outputs/<job_id>/parts/<n>.<ext>``."""
+    prefix = f"users/{owner}/" if owner else ""
+    return f"{prefix}outputs/{job_id}/parts/{index}.{extension}"
 
 
 def voice_doc_path(owner: str | None, voice_id: str) -> str:

@@ -5,6 +5,8 @@ Handlers receive these as parameters; they never know which backend they have.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,12 +14,20 @@ from typing import Any
 
 from voicecloning.engine.xtts import EngineConfig, XttsEngine
 from voicecloning.settings import Settings
-from voicecloning.stores.blobs import BlobStore, GcsBlobStore, LocalBlobStore
+from voicecloning.stores.blobs import BlobStore
 from voicecloning.stores.documents import DocumentStore, FirestoreDocumentStore, SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
+from voicecloning.stores.gcs import GcsBlobStore
+from voicecloning.stores.queue import EmbeddedTaskQueue, InlineTaskQueue, PubSubTaskQueue, TaskQueue
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    """Which instance or local worker process did something (recorded on part documents)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -28,14 +38,20 @@ class Services:
     docs: DocumentStore
     engine: Any  # XttsEngine or a test double with the same methods
     clock: Callable[[], datetime] = field(default=utcnow)
+    tasks: TaskQueue = field(default_factory=InlineTaskQueue)
+    worker: str = field(default_factory=worker_name)
 
 
 def build_engine(settings: Settings) -> XttsEngine:
     return XttsEngine(EngineConfig.from_settings(settings))
 
 
-def build_services(settings: Settings, engine: Any | None = None) -> Services:
-    """Stores for ``settings.backend`` ("local": folders + SQLite; "gcp": Cloud Storage + Firestore)."""
+def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQueue | None = None) -> Services:
+    """Stores for ``settings.backend`` ("local": folders + SQLite; "gcp": Cloud Storage + Firestore).
+
+    Part tasks: the embedded queue locally (``serve --workers N``), the Pub/Sub topic
+    ``tasks_topic`` in the cloud, or, given neither, in the delivery that made them.
+    """
     engine = engine if engine is not None else build_engine(settings)
     if settings.backend == "local":
         root = settings.data_dir
@@ -45,6 +61,7 @@ def build_services(settings: Settings, engine: Any | None = None) -> Services:
             outputs=LocalBlobStore(root / "output", settings.output_bucket),
             docs=SqliteDocumentStore(root / "documents.sqlite3"),
             engine=engine,
+            tasks=tasks if tasks is not None else EmbeddedTaskQueue(root / "tasks.sqlite3"),
         )
     from google.cloud import firestore, storage
 
@@ -56,4 +73,13 @@ def build_services(settings: Settings, engine: Any | None = None) -> Services:
         outputs=GcsBlobStore(gcs, settings.output_bucket),
         docs=FirestoreDocumentStore(db),
         engine=engine,
+        tasks=tasks if tasks is not None else _cloud_tasks(settings),
     )
+
+
+def _cloud_tasks(settings: Settings) -> TaskQueue:
+    if not settings.tasks_topic:
+        return InlineTaskQueue()
+    from google.cloud import pubsub_v1
+
+    return PubSubTaskQueue(pubsub_v1.PublisherClient(), settings.tasks_topic)

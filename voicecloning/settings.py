@@ -29,10 +29,10 @@ class Limits:
     max_clip_seconds: float = 600.0  # longer clips are rejected before full decoding
     min_speech_seconds: float = 3.0
     max_reference_seconds: float = 30.0  # only this much of a clip conditions the voice
-    max_request_bytes: int = 256 * 1024
-    max_text_chars: int = 20_000
+    max_request_bytes: int = 4 * 1024 * 1024  # 500,000 characters of any script, as JSON
+    max_text_chars: int = 500_000  # a book
     max_json_depth: int = 8
-    max_items: int = 200
+    max_items: int = 20_000  # dialogue turns; a dialogue may be as long as a book
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,17 @@ class Reliability:
     lease_seconds: float = 900.0
     max_event_age_seconds: float = 24 * 3600.0
     voice_wait_seconds: float = 600.0
-    voice_poll_seconds: float = 20.0
+    voice_poll_seconds: float = 2.0  # then redelivery backs off: a waiting request never holds a worker long
     progress_interval_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Parts:
+    """How jobs are cut into parts that many workers render at once (docs/REQUEST.md "Parts")."""
+
+    part_audio_seconds: float = 60.0  # ~30-60 s of compute on the reference shape: a tenth of a delivery
+    first_part_audio_seconds: float = 8.0  # the first sentence or two: first audio after seconds
+    aggregate_interval_seconds: float = 1.0  # at most one aggregate write per job document per interval
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ class Settings:
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
     reliability: Reliability = field(default_factory=Reliability)
+    parts: Parts = field(default_factory=Parts)
+    tasks_topic: str | None = None  # Pub/Sub topic of part tasks (gcp); unset: parts run in the same delivery
+    keep_parts: bool = False  # keep each part's audio object after the final file is assembled
     web: WebSettings = field(default_factory=WebSettings)
 
     @classmethod
@@ -111,6 +123,9 @@ class Settings:
             log_level=env.get("VOICECLONING_LOG_LEVEL", "INFO").upper(),
             limits=_section(Limits, env, "VOICECLONING_"),
             reliability=_section(Reliability, env, "VOICECLONING_"),
+            parts=_section(Parts, env, "VOICECLONING_"),
+            tasks_topic=env.get("VOICECLONING_TASKS_TOPIC") or None,
+            keep_parts=_bool(env, "VOICECLONING_KEEP_PARTS"),
             web=WebSettings.from_env(env),
         )
 

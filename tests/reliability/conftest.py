@@ -31,6 +31,7 @@ from voicecloning.local import event_for
 from voicecloning.logs import JsonFormatter
 from voicecloning.services import Services, build_services
 from voicecloning.settings import Settings
+from voicecloning.stores.queue import InlineTaskQueue
 
 BURST_TOKENS = "4"  # audio tokens per segment for bursts: each job is a fraction of a second of noise
 
@@ -109,7 +110,7 @@ def local_services(data_dir: Path, engine: Any, clock: Callable[[], datetime] | 
                    **env: str) -> Services:
     """The embedded default's stores under ``data_dir``, the given engine, settings from ``env``."""
     settings = Settings.from_env({"VOICECLONING_DATA_DIR": str(data_dir), "VOICECLONING_PRECISION": "fp32", **env})
-    services = build_services(settings, engine=engine)
+    services = build_services(settings, engine=engine, tasks=InlineTaskQueue())
     if clock is not None:
         services.clock = clock
     return services

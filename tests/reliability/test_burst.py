@@ -32,8 +32,8 @@ from tests.reliability.conftest import (
 )
 from tests.support import cloud
 from tests.support.servers import ROOT, Server
-from voicecloning.stores.blobs import LocalBlobStore
 from voicecloning.stores.documents import SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
 
 pytestmark = pytest.mark.integration
 

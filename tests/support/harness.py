@@ -20,8 +20,8 @@ from handlers.outcome import Outcome
 from voicecloning.events import FINALIZED, StorageEvent
 from voicecloning.services import Services
 from voicecloning.settings import Settings
-from voicecloning.stores.blobs import LocalBlobStore
 from voicecloning.stores.documents import SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
 
 
 class Harness:

@@ -11,8 +11,8 @@ import pytest
 from voicecloning.local import SETTLE_SECONDS, LocalRunner
 from voicecloning.services import Services
 from voicecloning.settings import Settings
-from voicecloning.stores.blobs import LocalBlobStore
 from voicecloning.stores.documents import SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
 
 
 def test_a_rewrite_is_a_newer_generation_and_old_generations_read_as_gone(tmp_path: Path) -> None:

@@ -45,3 +45,25 @@ def level(pieces: Sequence[np.ndarray]) -> list[np.ndarray]:
             scaled *= np.float32(PEAK / peak)
         out.append(scaled)
     return out
+
+
+TARGET_DB = -20.0  # active-speech RMS every part is brought to (parts are rendered apart)
+MAX_TARGET_GAIN_DB = 12.0
+
+
+def level_to_target(pieces: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each piece brought to one fixed active level (``TARGET_DB``, within +/- ``MAX_TARGET_GAIN_DB``),
+    then peak-limited. Unlike ``level`` it needs no other pieces: parts rendered on different workers
+    come out at the same loudness."""
+    target = 10 ** (TARGET_DB / 20)
+    limit = 10 ** (MAX_TARGET_GAIN_DB / 20)
+    out = []
+    for piece in pieces:
+        lv = active_rms(piece)
+        gain = 1.0 if lv is None else min(limit, max(1 / limit, target / lv))
+        scaled = np.asarray(piece, dtype=np.float32) * np.float32(gain)
+        peak = float(np.max(np.abs(scaled))) if scaled.size else 0.0
+        if peak > PEAK:
+            scaled *= np.float32(PEAK / peak)
+        out.append(scaled)
+    return out

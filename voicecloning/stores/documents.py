@@ -35,6 +35,9 @@ class DocumentStore(Protocol):
     def transact(self, path: str, fn: Mutation[T]) -> T:
         """Run ``fn`` on the current document atomically and store what it returns."""
 
+    def children(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, document) of every document directly in ``collection`` (e.g. ``jobs/j1/parts``), by id."""
+
 
 class SqliteDocumentStore:
     """The embedded default: one SQLite file, real transactions (``BEGIN IMMEDIATE``).
@@ -93,6 +96,10 @@ class SqliteDocumentStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def children(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        prefix = collection.rstrip("/") + "/"
+        return [(p[len(prefix):], d) for p, d in self.list(prefix) if "/" not in p[len(prefix):]]
 
     def list(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
         """(path, document) pairs whose path starts with ``prefix`` (local tools and tests)."""
@@ -159,6 +166,11 @@ class FirestoreDocumentStore:
     def update(self, path: str, fields: dict[str, Any]) -> None:
         with transient("Firestore", "write"):
             self.client.document(path).set(fields, merge=True, retry=self._retry, timeout=CALL_TIMEOUT_S)
+
+    def children(self, collection: str) -> list[tuple[str, dict[str, Any]]]:
+        with transient("Firestore", "list"):
+            snaps = list(self.client.collection(collection).stream(retry=self._retry, timeout=CALL_TIMEOUT_S))
+        return sorted(((snap.id, snap.to_dict() or {}) for snap in snaps), key=lambda pair: pair[0])
 
     def transact(self, path: str, fn: Mutation[T]) -> T:
         from google.cloud import firestore
