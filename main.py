@@ -1,6 +1,7 @@
 """Entry points for functions-framework: thin edges over the handlers.
 
-    functions-framework --target=on_object_finalized   # CloudEvent: Cloud Storage object finalized
+    functions-framework --target=on_push               # HTTP: Pub/Sub push: POST /storage (notifications), /tasks (parts)
+    functions-framework --target=on_object_finalized   # CloudEvent: Cloud Storage object finalized (Eventarc)
     functions-framework --target=http_api              # HTTP: /health, /model/info, the page's /voices /jobs /outputs
 """
 
@@ -16,7 +17,8 @@ from flask import Response as FlaskResponse
 
 from handlers import api
 from handlers.dispatch import handle_storage_event
-from voicecloning import runtime
+from handlers.tasks import handle_task
+from voicecloning import push, runtime
 from voicecloning.auth import TokenVerifier
 from voicecloning.events import StorageEvent
 
@@ -27,6 +29,23 @@ def on_object_finalized(cloud_event: Any) -> None:
     data = cloud_event.get_data()
     event = StorageEvent.from_cloudevent(cloud_event.get_attributes(), data if isinstance(data, dict) else {})
     handle_storage_event(event, runtime.services())
+
+
+@functions_framework.http
+def on_push(request: Request) -> FlaskResponse:
+    """Pub/Sub push: 204 acknowledges; a raise (HTTP 500) is redelivered; 400 for a body we cannot read."""
+    try:
+        message = push.parse_push(request.get_json(silent=True))
+        if request.path.rstrip("/") == "/storage":
+            handle_storage_event(push.storage_event(message), runtime.services())
+        elif request.path.rstrip("/") == "/tasks":
+            handle_task(push.task(message), runtime.services())
+        else:
+            return FlaskResponse(json.dumps({"error": f"no route {request.path}; use /storage or /tasks"}), 404,
+                                 content_type="application/json")
+    except push.MalformedPush as exc:
+        return FlaskResponse(json.dumps({"error": str(exc)}), 400, content_type="application/json")
+    return FlaskResponse(b"", 204)
 
 
 @functions_framework.http

@@ -7,7 +7,9 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +36,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="watch DATA/input and process what is dropped there")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder (default ./data)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="worker processes (default: the CPUs available / VOICECLONING_THREADS, at least 1)")
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("work", help=argparse.SUPPRESS)  # one worker process of `serve` (started by it)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_work)
 
     p = sub.add_parser("enroll", help="enroll a voice from a reference clip")
     p.add_argument("clip", type=Path)
@@ -68,10 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _local_services(data: Path) -> Any:
+def _local_services(data: Path, inline: bool = False) -> Any:
+    """The embedded default's services; ``inline``: parts run in this process (one-shot commands)."""
     from voicecloning import logs
     from voicecloning.services import build_services
     from voicecloning.settings import Settings
+    from voicecloning.stores.queue import InlineTaskQueue
 
     env = {**os.environ, "VOICECLONING_BACKEND": "local", "VOICECLONING_DATA_DIR": str(data)}
     # One local worker: a request must not hold it while its voice waits in the queue behind it;
@@ -81,22 +91,58 @@ def _local_services(data: Path) -> Any:
     env.pop("VOICECLONING_OUTPUT_BUCKET", None)
     settings = Settings.from_env(env)
     logs.configure(settings.log_level)
-    return build_services(settings)
+    return build_services(settings, tasks=InlineTaskQueue() if inline else None)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from handlers.dispatch import handle_storage_event
     from voicecloning.local import LocalRunner
+    from voicecloning.workers import Supervisor, default_workers, storage_task
 
     services = _local_services(args.data)
     services.engine.languages()  # fail at start, not on the first file, if no model is configured
-    runner = LocalRunner(services, handle_storage_event)
-    print(f"Serving {args.data.resolve()}: drop clips into input/voices/, requests into input/requests/ "
-          "(Ctrl-C to stop).", file=sys.stderr)
+    queue = services.tasks
+    runner = LocalRunner(services, lambda event, _services: queue.publish([storage_task(event)]))
+    count = args.workers or default_workers(services.settings.threads)
+    supervisor = Supervisor(args.data, count, services.settings.threads)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the workers too
+    supervisor.start()
+    print(f"Serving {args.data.resolve()} with {count} worker(s): drop clips into input/voices/, requests into "
+          "input/requests/ (Ctrl-C to stop).", file=sys.stderr)
     try:
-        runner.run()
+        while True:
+            runner.scan()
+            while runner.step():
+                pass
+            supervisor.check()
+            time.sleep(runner.poll_seconds)
     except KeyboardInterrupt:
-        runner.stop_event.set()
+        pass
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _work(args: argparse.Namespace) -> int:
+    import threading
+
+    from voicecloning.workers import work
+
+    services = _local_services(args.data)
+    stop = threading.Event()
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def orphaned() -> None:  # the supervisor is gone: stop too
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    work(services, services.tasks, stop)
     return 0
 
 
@@ -123,7 +169,7 @@ def _run_once(services: Any, name: str) -> dict[str, Any]:
 
 
 def _enroll(args: argparse.Namespace) -> int:
-    services = _local_services(args.data)
+    services = _local_services(args.data, inline=True)
     name = f"voices/{args.voice}{args.clip.suffix.lower()}"
     dest = services.inputs.root / name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +180,7 @@ def _enroll(args: argparse.Namespace) -> int:
 
 
 def _say(args: argparse.Namespace) -> int:
-    services = _local_services(args.data)
+    services = _local_services(args.data, inline=True)
     job_id = f"say-{uuid.uuid4().hex[:12]}"
     name = f"requests/{job_id}.json"
     body = {"text": args.text, "voice_id": args.voice, "language": args.language, "format": args.format}

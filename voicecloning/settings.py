@@ -40,7 +40,7 @@ class Reliability:
     """Retry, lease and age policy (see README "Reliability")."""
 
     max_attempts: int = 5
-    lease_seconds: float = 900.0
+    lease_seconds: float = 180.0  # renewed every third of it while work progresses; a dead worker blocks this long
     max_event_age_seconds: float = 24 * 3600.0
     voice_wait_seconds: float = 600.0
     voice_poll_seconds: float = 2.0  # then redelivery backs off: a waiting request never holds a worker long

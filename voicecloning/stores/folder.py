@@ -153,6 +153,7 @@ class LocalBlobStore:
                 _check_precondition(name, self._current(name), if_generation_match)
             for path in (self._path(name), self._meta_path(name)):
                 path.unlink(missing_ok=True)
+                _prune_empty(path.parent, self.root)
 
     def list(self, prefix: str) -> list[BlobInfo]:
         infos = []
@@ -168,6 +169,16 @@ class LocalBlobStore:
 
     def uri(self, name: str) -> str:
         return self._path(name).as_uri()
+
+
+def _prune_empty(folder: Path, root: Path) -> None:
+    """Remove folders a delete left empty (a bucket has no folders), up to the bucket's root."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _fingerprint(st: os.stat_result) -> list[int]:
