@@ -23,11 +23,11 @@ from voicecloning.assembly import MissingPart, PartAudio, assemble
 from voicecloning.errors import InputError, Overtaken, TransientError
 from voicecloning.logs import fields
 from voicecloning.part_records import part_path, tally
-from voicecloning.routes import output_name
+from voicecloning.routes import output_name, part_name
 from voicecloning.settings import Settings
 from voicecloning.stores.blobs import BlobStore
 from voicecloning.stores.documents import DocumentStore
-from voicecloning.stores.fenced import delete_owned, owned, write_owned
+from voicecloning.stores.fenced import delete_owned, owned, owner_of, write_owned
 from voicecloning.stores.queue import Task, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,19 @@ def assemble_job(
         return Outcome.STALE
     log.info("job done", extra=fields(status="done", duration_s=facts["duration_s"], parts=counted.total))
     if not settings.keep_parts:
-        for part in parts:
-            if part.get("output_object"):
-                delete_owned(outputs, str(part["output_object"]), generation)
+        remove_parts(outputs, job, generation)
     return Outcome.DONE
+
+
+def remove_parts(outputs: BlobStore, job: dict[str, Any], generation: int) -> int:
+    """Delete the job's part objects written by this upload or an older one (never a newer one's)."""
+    prefix = part_name(job.get("owner"), str(job.get("job_id")), 0, "")[: -len("0.")]
+    removed = 0
+    for info in outputs.list(prefix):
+        owner = owner_of(info)
+        if owner is not None and owner <= generation:
+            removed += delete_owned(outputs, info.name, owner)
+    return removed
 
 
 def _existing(outputs: BlobStore, name: str, generation: int) -> dict[str, Any] | None:

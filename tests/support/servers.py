@@ -143,3 +143,22 @@ def reset_firestore(server: Server, project: str = "demo-voicecloning") -> None:
     )
     with urllib.request.urlopen(req, timeout=10):
         pass
+
+
+def sdk_root() -> Path:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise RuntimeError("gcloud is not installed; the emulators ship with it")
+    out = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return Path(out)
+
+
+def pubsub_emulator(log_dir: Path, port: int | None = None, project: str = "demo-voicecloning") -> Server:
+    """The official Pub/Sub emulator (a gcloud component); it starts a Java child in our process group."""
+    port = port or free_port()
+    launcher = sdk_root() / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+    if not launcher.is_file():
+        raise RuntimeError(f"Pub/Sub emulator not found at {launcher}: gcloud components install pubsub-emulator")
+    argv = [str(launcher), "--host=127.0.0.1", f"--port={port}"]
+    return Server("pubsub-emulator", argv, port, log_path=log_dir / f"pubsub-{port}.log")
