@@ -4,7 +4,7 @@ The caller renders; the gate only listens. In ``repair`` mode it asks the
 caller for another take of a flagged segment through
 ``rerender(index, seed) -> audio``, with seeds derived from the job's seed,
 the segment and the attempt, so a job re-run renders the same takes.
-The best take (fewest flags, then lowest CER) is kept.
+The best take (a passing one, else the lowest CER) is kept.
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ class Score:
     def ok(self) -> bool:
         return not self.flags
 
-    def rank(self) -> tuple[int, float]:
-        """Smaller is better: fewer flags first, then the lower error rate."""
-        return (len(self.flags), self.cer)
+    def rank(self) -> tuple[bool, float, int]:
+        """Smaller is better: a passing take first, then the lower error rate (which already
+        counts a missing tail or extra speech), then fewer flags."""
+        return (not self.ok, self.cer, len(self.flags))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,7 +107,8 @@ def score_text(
     if cer > thresholds.max_cer:
         flags.append(HIGH_CER)
     tail = len(reference) - alignment.covered
-    said_prefix = alignment.covered_distance <= thresholds.max_cer * max(1, alignment.covered)
+    said_prefix = (alignment.covered >= thresholds.min_tail_chars  # the beginning was said, and said well
+                   and alignment.covered_distance <= thresholds.max_cer * alignment.covered)
     if said_prefix and tail >= thresholds.min_tail_chars and tail >= thresholds.min_tail_fraction * len(reference):
         flags.append(TRUNCATED)
     too_long_text = len(heard) > thresholds.max_length_ratio * len(reference) + thresholds.min_tail_chars
