@@ -28,6 +28,7 @@ _ENGLISH_ONLY_VOCABULARY = 51864
 _lock = threading.Lock()
 _models: dict[Path, Any] = {}
 load_calls = 0  # how many times a model was really loaded in this process (tests read it)
+load_seconds: float | None = None  # how long the last load took
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def is_loaded(model_dir: Path | None = None) -> bool:
 
 
 def _model(model_dir: Path) -> Any:
-    global load_calls
+    global load_calls, load_seconds
     with _lock:
         if model_dir not in _models:
             from faster_whisper import WhisperModel
@@ -77,14 +78,12 @@ def _model(model_dir: Path) -> Any:
                 str(model_dir), device="cpu", compute_type="int8", cpu_threads=available_cpus()
             )
             load_calls += 1
-            Recognizer.load_seconds = time.perf_counter() - started
+            load_seconds = time.perf_counter() - started
         return _models[model_dir]
 
 
 class Recognizer:
     """Transcribes 16 kHz mono audio with word timings; cheap to construct (nothing loads until used)."""
-
-    load_seconds: float | None = None
 
     def __init__(self, model_dir: Path | None = None) -> None:
         self._model_dir = model_dir
