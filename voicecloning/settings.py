@@ -19,6 +19,7 @@ from voicecloning.web_settings import WebSettings
 BACKENDS = ("local", "gcp")
 PRECISIONS = ("auto", "fp32", "fast", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+QUALITY_GATES = ("off", "check", "repair")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Settings:
     tasks_topic: str | None = None  # Pub/Sub topic of part tasks (gcp); unset: parts run in the same delivery
     keep_parts: bool = False  # keep each part's audio object after the final file is assembled
     web: WebSettings = field(default_factory=WebSettings)
+    quality: Quality = field(default_factory=lambda: Quality())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +129,7 @@ class Settings:
             tasks_topic=env.get("VOICECLONING_TASKS_TOPIC") or None,
             keep_parts=_bool(env, "VOICECLONING_KEEP_PARTS"),
             web=WebSettings.from_env(env),
+            quality=Quality.from_env(env),
         )
 
 
@@ -176,3 +179,29 @@ def _section(cls: type, env: Mapping[str, str], prefix: str):  # type: ignore[no
             raise ConfigurationError(f"{name}={raw!r} must be positive.")
         values[f.name] = value
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The ASR quality gate (docs/QUALITY.md): off, check (score and flag) or repair (also re-render)."""
+
+    gate: str = "check"
+    max_rerenders: int = 2  # new takes of one flagged segment in repair mode
+    max_cer: float = 0.35  # character error rate above which a segment is flagged
+    fail_flagged: bool = False  # fail the job (instead of finishing with warnings) if segments stay flagged
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Quality:
+        raw_cer = env.get("VOICECLONING_QUALITY_MAX_CER", "").strip()
+        try:
+            max_cer = float(raw_cer) if raw_cer else cls.max_cer
+        except ValueError:
+            raise ConfigurationError(f"VOICECLONING_QUALITY_MAX_CER={raw_cer!r} is not a number.") from None
+        if not 0.0 < max_cer <= 1.0:
+            raise ConfigurationError(f"VOICECLONING_QUALITY_MAX_CER={raw_cer!r} must be above 0 and at most 1.")
+        return cls(
+            gate=_choice(env, "VOICECLONING_QUALITY_GATE", QUALITY_GATES, cls.gate),
+            max_rerenders=_int(env, "VOICECLONING_QUALITY_MAX_RERENDERS", cls.max_rerenders),
+            max_cer=max_cer,
+            fail_flagged=_bool(env, "VOICECLONING_QUALITY_FAIL_FLAGGED"),
+        )
