@@ -143,3 +143,19 @@ def reset_firestore(server: Server, project: str = "demo-voicecloning") -> None:
     )
     with urllib.request.urlopen(req, timeout=10):
         pass
+
+
+def pubsub_emulator(log_dir: Path, port: int | None = None, project: str = "demo-voicecloning") -> Server:
+    """The official Pub/Sub emulator (its launcher starts a Java child: the group is stopped together)."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise RuntimeError("gcloud is not installed; the Pub/Sub emulator ships with it")
+    root = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    launcher = Path(root) / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+    if not launcher.is_file():
+        raise RuntimeError(f"Pub/Sub emulator not found at {launcher}: gcloud components install pubsub-emulator")
+    port = port or free_port()
+    argv = [str(launcher), "--host=127.0.0.1", f"--port={port}"]
+    return Server("pubsub-emulator", argv, port, env={"PUBSUB_PROJECT_ID": project},
+                  log_path=log_dir / f"pubsub-{port}.log")
