@@ -82,3 +82,18 @@ def test_concurrent_redeliveries_still_leave_one_row(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(EmbeddedNotifier(path).list()) == 1
+
+
+def test_the_events_command_prints_the_embedded_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m voicecloning events` prints one JSON line per event, oldest first."""
+    import json
+
+    from voicecloning.cli import main
+
+    notifier = EmbeddedNotifier(tmp_path / "documents.sqlite3")
+    notifier.publish(*terminal_event("job", "jobs/j1", job()))
+    notifier.publish(*terminal_event("batch", "batches/b1", {"batch_id": "b1", "status": "done", "total": 1}))
+    assert main(["events", "--data", str(tmp_path)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["kind"], e["id"]) for e in lines] == [("job", "j1"), ("batch", "b1")]
+    assert main(["events", "--data", str(tmp_path / "nowhere")]) == 2

@@ -91,3 +91,22 @@ def test_a_second_sweep_finds_nothing(stores: tuple[LocalBlobStore, SqliteDocume
     docs.update("jobs/old", {"expire_at": NOW - timedelta(days=1)})
     sweep_local(outputs, docs, NOW, days=7)
     assert sweep_local(outputs, docs, NOW, days=7) == {"objects": 0, "documents": 0}
+
+
+def test_the_sweep_command_uses_the_retention_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m voicecloning sweep` deletes what has expired under DATA and says how much."""
+    import json
+
+    from voicecloning.cli import main
+
+    outputs = LocalBlobStore(tmp_path / "output", "output")
+    docs = SqliteDocumentStore(tmp_path / "documents.sqlite3")
+    outputs.write("outputs/j.wav", b"x", "audio/wav")
+    old = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    os.utime(outputs.root / "outputs/j.wav", (old, old))
+    docs.update("jobs/j", {"status": "done", "expire_at": datetime.now(UTC) - timedelta(minutes=1)})
+    monkeypatch.setenv("VOICECLONING_RETENTION_DAYS", "2")
+    assert main(["sweep", "--data", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"retention_days": 2, "deleted": {"objects": 1, "documents": 1}}
+    assert outputs.stat("outputs/j.wav") is None and docs.get("jobs/j") is None
