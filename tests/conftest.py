@@ -118,3 +118,13 @@ def functions_server(target: str, env: dict[str, str], logs_dir: Path, port: int
     ]
     return Server(f"functions-{target}", argv, port, env={**env, "PYTHONPATH": str(ROOT)},
                   log_path=logs_dir / f"{target}-{port}.log")
+
+
+@pytest.fixture(scope="session")
+def pubsub_server(logs_dir: Path) -> Iterator[Server]:
+    """The official Pub/Sub emulator on a free loopback port (its process group is stopped at the end)."""
+    from tests.support.servers import pubsub_emulator
+
+    server = pubsub_emulator(logs_dir, project=PROJECT).start()
+    yield server
+    server.stop()

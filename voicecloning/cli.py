@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="e.g. jobs/job1 or voices/alice")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.set_defaults(func=_status)
+
+    p = sub.add_parser("events", help="print the embedded events table (terminal job/voice/batch events)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_events)
+
+    p = sub.add_parser("sweep", help="delete expired outputs and documents (VOICECLONING_RETENTION_DAYS)")
+    p.add_argument("--days", type=int, default=None, help="override VOICECLONING_RETENTION_DAYS")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.set_defaults(func=_sweep)
 
     p = sub.add_parser("dev-model", help="write a RANDOM-WEIGHT XTTS-v2 checkpoint (tests only: noise)")
     p.add_argument("dir", type=Path)
@@ -207,6 +216,31 @@ def _status(args: argparse.Namespace) -> int:
         print(f"no document at {args.path}", file=sys.stderr)
         return 1
     _print(doc)
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from voicecloning.notify import EmbeddedNotifier
+
+    db_path = args.data / "documents.sqlite3"
+    if not db_path.is_file():
+        print(f"no document store at {db_path}", file=sys.stderr)
+        return 2
+    for event in EmbeddedNotifier(db_path).list():
+        print(json.dumps(event, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from voicecloning.retention import sweep_local
+    from voicecloning.settings import Product
+    from voicecloning.stores.blobs import LocalBlobStore
+    from voicecloning.stores.documents import SqliteDocumentStore
+
+    days = Product.from_env(os.environ).retention_days if args.days is None else args.days
+    counts = sweep_local(LocalBlobStore(args.data / "output"), SqliteDocumentStore(args.data / "documents.sqlite3"),
+                         datetime.now(UTC), days)
+    _print({"retention_days": days, "deleted": counts})
     return 0
 
 

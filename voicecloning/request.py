@@ -11,16 +11,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from voicecloning import webhooks
 from voicecloning.audio import encode
 from voicecloning.errors import InvalidRequest
 from voicecloning.generation import RANGES, GenerationOptions
+from voicecloning.lexicon import MAX_LEXICONS
 from voicecloning.routes import ID_RULE, valid_id
 from voicecloning.settings import Limits
 from voicecloning.text import has_speakable_content, normalise
 
 OUTPUT_FORMATS = tuple(encode.OUTPUT_FORMATS)  # what the encoder writes, in its order
 OUTPUT_SAMPLE_RATES = encode.OUTPUT_SAMPLE_RATES
-TOP_FIELDS = {"text", "voice_id", "language", "format", "sample_rate", "items", *RANGES}
+PRODUCT_FIELDS = {"captions", "callback_url", "lexicons", "retain_text"}
+TOP_FIELDS = {"text", "voice_id", "language", "format", "sample_rate", "items", *RANGES, *PRODUCT_FIELDS}
+CAPTION_FORMATS = ("vtt", "srt")
 ITEM_FIELDS = {"text", "voice_id", "language"}
 
 
@@ -37,6 +41,10 @@ class SynthesisRequest:
     format: str
     sample_rate: int
     options: GenerationOptions
+    captions: tuple[str, ...] = ()  # caption files beside the audio ("vtt", "srt"); timings.json always
+    callback_url: str | None = None  # syntax checked here; address policy checked by webhooks.check_url
+    lexicons: tuple[str, ...] = ()  # lexicon names, in the order their rules apply
+    retain_text: bool = True  # false: the text is removed from the job's documents once it is done
 
     @property
     def voice_ids(self) -> tuple[str, ...]:
@@ -62,6 +70,10 @@ class SynthesisRequest:
             "characters": self.characters,
             "items": len(self.items),
             "settings": self.options.to_dict(),
+            "captions": list(self.captions),
+            "callback_url": self.callback_url,
+            "lexicons": list(self.lexicons),
+            "retain_text": self.retain_text,
         }
 
 
@@ -93,7 +105,42 @@ def parse_request(data: bytes, limits: Limits) -> SynthesisRequest:
         format=_format(body),
         sample_rate=_sample_rate(body),
         options=GenerationOptions.from_request(body),
+        captions=_captions(body),
+        callback_url=webhooks.check_syntax(body["callback_url"]) if body.get("callback_url") is not None else None,
+        lexicons=_lexicons(body),
+        retain_text=_retain_text(body),
     )
+
+
+def _captions(body: dict[str, Any]) -> tuple[str, ...]:
+    raw = body.get("captions", [])
+    allowed = ", ".join(f'"{f}"' for f in CAPTION_FORMATS)
+    if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+        raise InvalidRequest(f"'captions' must be a list of caption formats, e.g. [{allowed}].")
+    for fmt in raw:
+        if fmt.lower() not in CAPTION_FORMATS:
+            raise InvalidRequest(f"'captions' format {fmt[:20]!r} is not supported; use {allowed}.")
+    return tuple(dict.fromkeys(f.lower() for f in raw))
+
+
+def _lexicons(body: dict[str, Any]) -> tuple[str, ...]:
+    raw = body.get("lexicons", [])
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise InvalidRequest("'lexicons' must be a list of lexicon names, e.g. [\"tech\"].")
+    names = tuple(dict.fromkeys(raw))
+    if len(names) > MAX_LEXICONS:
+        raise InvalidRequest(f"'lexicons' names {len(names)} lexicons; at most {MAX_LEXICONS} are allowed.")
+    for name in names:
+        if not valid_id(name):
+            raise InvalidRequest(f"'lexicons' entry {name[:64]!r} is not a valid lexicon name; {ID_RULE}.")
+    return names
+
+
+def _retain_text(body: dict[str, Any]) -> bool:
+    value = body.get("retain_text", True)
+    if not isinstance(value, bool):
+        raise InvalidRequest("'retain_text' must be true or false.")
+    return value
 
 
 def _items(body: dict[str, Any], limits: Limits) -> tuple[Item, ...]:

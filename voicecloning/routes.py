@@ -4,9 +4,11 @@
     voices/<voice_id>/<n>.<ext>               one of several clips of voice <voice_id>
     voices/<voice_id>.consent.json            a consent statement for voice <voice_id>
     requests/<job_id>.json                    a synthesis request: job <job_id>
-    users/<uid>/voices/..., users/<uid>/requests/...   the same, owned by user <uid>
+    batches/<batch_id>.jsonl                  a batch manifest: one job per line (docs/PRODUCT.md)
+    users/<uid>/voices/..., users/<uid>/requests/..., users/<uid>/batches/...   the same, owned by user <uid>
 
-Anything else is ignored. Ids are 1-64 letters, digits, '-' or '_'; an
+Anything else is ignored -- including ``lexicons/<name>.json``, which requests
+read when they name them (voicecloning/lexicon.py). Ids are 1-64 letters, digits, '-' or '_'; an
 object in a known place with a bad id routes to an ``invalid`` record so the
 user learns why (its document id is derived from a hash, never from the name).
 """
@@ -28,7 +30,7 @@ def valid_id(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # "voice" | "consent" | "request"
+    kind: str  # "voice" | "consent" | "request" | "batch"
     owner: str | None
     id: str
     ext: str
@@ -41,7 +43,7 @@ class Route:
 
     @property
     def doc_path(self) -> str:
-        collection = "jobs" if self.kind == "request" else "voices"
+        collection = {"request": "jobs", "batch": "batches"}.get(self.kind, "voices")
         return f"{self.prefix}{collection}/{self.id}"
 
     def output_name(self, extension: str) -> str:
@@ -96,11 +98,16 @@ def route(name: str) -> Route | None:
         if "/" not in tail and tail.lower().endswith(".json"):
             return _checked(Route("request", owner, tail[: -len(".json")], "json"), name)
         return _invalid("request", owner, name, f"'{_show(name)}' is not a request name; upload requests as requests/<job_id>.json.")
+    if rest.startswith("batches/"):
+        tail = rest[len("batches/") :]
+        if "/" not in tail and tail.lower().endswith(".jsonl"):
+            return _checked(Route("batch", owner, tail[: -len(".jsonl")], "jsonl"), name)
+        return _invalid("batch", owner, name, f"'{_show(name)}' is not a batch name; upload manifests as batches/<batch_id>.jsonl.")
     return None
 
 
 def _checked(r: Route, name: str) -> Route:
-    what = {"request": "job", "voice": "voice", "consent": "voice"}[r.kind]
+    what = {"request": "job", "voice": "voice", "consent": "voice", "batch": "batch"}[r.kind]
     if r.owner is not None and not valid_id(r.owner):
         return _invalid(r.kind, None, name, f"the user id in '{_show(name)}' is not valid; {ID_RULE}.")
     if not valid_id(r.id):

@@ -82,6 +82,7 @@ class Settings:
     keep_parts: bool = False  # keep each part's audio object after the final file is assembled
     web: WebSettings = field(default_factory=WebSettings)
     quality: Quality = field(default_factory=lambda: Quality())
+    product: Product = field(default_factory=lambda: Product())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +131,7 @@ class Settings:
             keep_parts=_bool(env, "VOICECLONING_KEEP_PARTS"),
             web=WebSettings.from_env(env),
             quality=Quality.from_env(env),
+            product=Product.from_env(env),
         )
 
 
@@ -204,4 +206,39 @@ class Quality:
             max_rerenders=_int(env, "VOICECLONING_QUALITY_MAX_RERENDERS", cls.max_rerenders),
             max_cer=max_cer,
             fail_flagged=_bool(env, "VOICECLONING_QUALITY_FAIL_FLAGGED"),
+        )
+
+
+@dataclass(frozen=True)
+class Product:
+    """Callbacks, quotas, retention, events and batches (docs/PRODUCT.md). 0 / empty means "off"."""
+
+    webhook_secret: str = ""  # HMAC key of X-Voicecloning-Signature; callbacks fail without it
+    webhook_allow_hosts: tuple[str, ...] = ()  # hosts that may resolve to private addresses (and use http)
+    quota_chars_per_day: int = 0  # per owner and UTC day; 0: no quota
+    quota_audio_seconds_per_day: float = 0.0
+    retention_days: int = 0  # outputs and job documents expire after this; 0: kept
+    events_topic: str = ""  # Pub/Sub topic id (or projects/P/topics/T) for terminal events
+    batch_max_lines: int = 1000
+    batch_max_bytes: int = 4 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Product:
+        hosts = env.get("VOICECLONING_WEBHOOK_ALLOW_HOSTS", "")
+        audio = env.get("VOICECLONING_QUOTA_AUDIO_SECONDS_PER_DAY", "").strip() or "0"
+        try:
+            audio_s = float(audio)
+        except ValueError:
+            raise ConfigurationError(f"VOICECLONING_QUOTA_AUDIO_SECONDS_PER_DAY={audio!r} is not a number.") from None
+        if audio_s < 0 or audio_s != audio_s:
+            raise ConfigurationError(f"VOICECLONING_QUOTA_AUDIO_SECONDS_PER_DAY={audio!r} must not be negative.")
+        return cls(
+            webhook_secret=env.get("VOICECLONING_WEBHOOK_SECRET", ""),
+            webhook_allow_hosts=tuple(dict.fromkeys(h.strip().lower() for h in hosts.split(",") if h.strip())),
+            quota_chars_per_day=_int(env, "VOICECLONING_QUOTA_CHARS_PER_DAY", 0),
+            quota_audio_seconds_per_day=audio_s,
+            retention_days=_int(env, "VOICECLONING_RETENTION_DAYS", 0),
+            events_topic=env.get("VOICECLONING_EVENTS_TOPIC", "").strip(),
+            batch_max_lines=_int(env, "VOICECLONING_BATCH_MAX_LINES", 0) or cls.batch_max_lines,
+            batch_max_bytes=_int(env, "VOICECLONING_BATCH_MAX_BYTES", 0) or cls.batch_max_bytes,
         )

@@ -73,3 +73,40 @@ def test_bad_requests_say_what_to_fix(raw: bytes, fragment: str) -> None:
 def test_a_utf8_bom_is_accepted() -> None:
     req = parse_request(b"\xef\xbb\xbf" + json.dumps({"text": "Hi", "voice_id": "a"}).encode(), LIMITS)
     assert req.items[0].text == "Hi"
+
+
+def test_product_fields_default_to_off() -> None:
+    req = parse({"text": "Hi", "voice_id": "a"})
+    assert (req.captions, req.callback_url, req.lexicons, req.retain_text) == ((), None, (), True)
+    summary = req.summary()
+    assert (summary["captions"], summary["callback_url"], summary["lexicons"], summary["retain_text"]) == (
+        [], None, [], True)
+
+
+def test_product_fields_are_read_and_kept_in_the_summary() -> None:
+    req = parse({"text": "Hi", "voice_id": "a", "captions": ["VTT", "srt", "vtt"],
+                 "callback_url": "https://hooks.example.com/tts", "lexicons": ["tech", "names", "tech"],
+                 "retain_text": False})
+    assert req.captions == ("vtt", "srt") and req.lexicons == ("tech", "names")
+    assert req.callback_url == "https://hooks.example.com/tts" and req.retain_text is False
+    assert {k: req.summary()[k] for k in ("captions", "callback_url", "lexicons", "retain_text")} == {
+        "captions": ["vtt", "srt"], "callback_url": "https://hooks.example.com/tts", "lexicons": ["tech", "names"],
+        "retain_text": False}
+
+
+@pytest.mark.parametrize(("extra", "fragment"), [
+    ({"captions": "vtt"}, "'captions' must be a list of caption formats"),
+    ({"captions": ["ass"]}, "'captions' format 'ass' is not supported; use \"vtt\", \"srt\""),
+    ({"callback_url": "ftp://x.example/"}, "'callback_url' must be an https:// URL"),
+    ({"callback_url": 7}, "'callback_url' must be a URL string"),
+    ({"callback_url": "https://u:p@example.com/"}, "must not carry a user name"),
+    ({"lexicons": "tech"}, "'lexicons' must be a list of lexicon names"),
+    ({"lexicons": ["../etc"]}, "'lexicons' entry '../etc' is not a valid lexicon name"),
+    ({"lexicons": [f"l{i}" for i in range(9)]}, "at most 8 are allowed"),
+    ({"retain_text": "no"}, "'retain_text' must be true or false"),
+    ({"caption": ["vtt"]}, "Did you mean 'captions'?"),
+])
+def test_bad_product_fields_are_refused_with_the_field_named(extra: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse({"text": "Hi", "voice_id": "a", **extra})
+    assert fragment in str(info.value)

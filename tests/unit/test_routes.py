@@ -67,3 +67,32 @@ def test_documents_and_outputs_mirror_the_object_paths() -> None:
     assert route("requests/j1.json").output_name("mp3") == "outputs/j1.mp3"  # type: ignore[union-attr]
     assert voice_doc_path("u1", "v") == "users/u1/voices/v" and voice_doc_path(None, "v") == "voices/v"
     assert latents_name(None, "v", 7) == "voices/v.7.latents.safetensors"
+
+
+@pytest.mark.parametrize(("name", "owner", "id_"), [
+    ("batches/b1.jsonl", None, "b1"),
+    ("batches/Night_Run-2.JSONL", None, "Night_Run-2"),
+    ("users/u1/batches/b9.jsonl", "u1", "b9"),
+])
+def test_batch_manifests_route_to_a_batch_document(name: str, owner: str | None, id_: str) -> None:
+    r = route(name)
+    assert r is not None and r.problem is None
+    assert (r.kind, r.owner, r.id, r.ext) == ("batch", owner, id_, "jsonl")
+    assert r.doc_path == (f"users/{owner}/batches/{id_}" if owner else f"batches/{id_}")
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("batches/b1.json", "not a batch name"),
+    ("batches/sub/b1.jsonl", "not a batch name"),
+    ("batches/a b.jsonl", "batch id 'a b'"),
+])
+def test_bad_batch_names_become_invalid_batch_records(name: str, fragment: str) -> None:
+    r = route(name)
+    assert r is not None and r.kind == "batch" and r.problem is not None and fragment in r.problem
+    assert r.doc_path.startswith("batches/invalid-")
+
+
+@pytest.mark.parametrize("name", ["lexicons/tech.json", "users/u1/lexicons/names.json", "lexicons/bad name.json"])
+def test_lexicons_are_not_events_for_the_service(name: str) -> None:
+    """Lexicons are read when a request names them; their upload triggers nothing."""
+    assert route(name) is None
