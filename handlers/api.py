@@ -5,6 +5,7 @@
                                            (optional X-Voice-Consent: the speaker's statement, URL-encoded)
     POST /jobs                             signed in: store a synthesis request under the caller's prefix
     GET  /outputs/<job_id>.<ext>           signed in: the caller's finished audio
+    GET  /outputs/<job_id>/parts/<n>.wav   signed in: one rendered part of the caller's job (while it renders)
     OPTIONS <any>                          CORS preflight for the configured page origins
 """
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from handlers.captions_out import write_captions
 from handlers.outcome import Outcome, claim_or_outcome, internal_error, record_failure, release_and_raise
 from voicecloning import records
 from voicecloning.assembly import MissingPart, PartAudio, assemble
@@ -61,6 +62,8 @@ def assemble_job(
             renew=_renewer(docs, job_path, generation, token, settings, clock))
         if facts is None:
             return Outcome.STALE
+        facts |= write_captions(outputs, job, parts, generation,
+                                renew=_renewer(docs, job_path, generation, token, settings, clock))
         finished_at = clock()
         done = records.finish(docs, job_path, generation=generation, token=token, now=finished_at, fields={
             "status": "done", "error": None, "lease": None, "progress": 1.0, "parts_done": counted.total,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from handlers.outcome import Outcome, claim_or_outcome, internal_error, record_failure, release_and_raise
+from handlers.part_quality import PartReview, recorded_facts
 from voicecloning import records
 from voicecloning.assembly import PART_FORMAT, PART_RATE, encode_part
 from voicecloning.audio.level import level_to_target
@@ -120,7 +121,8 @@ def _existing(outputs: BlobStore, name: str, generation: int) -> dict[str, Any] 
         return None
     samples = int(info.metadata["samples"])
     segment_samples = [int(n) for n in info.metadata.get("segment_samples", "").split(",") if n]
-    return {"samples": samples, "duration_s": round(samples / PART_RATE, 3), "segment_samples": segment_samples}
+    return {"samples": samples, "duration_s": round(samples / PART_RATE, 3), "segment_samples": segment_samples,
+            **recorded_facts(info.metadata)}
 
 
 def _render(
@@ -132,10 +134,13 @@ def _render(
     options = GenerationOptions(**(job.get("settings") or {}))
     seed = part_seed(int(job.get("seed") or 0), index)
     keep = _Keeper(docs, path, generation, token, settings, clock, len(segments))
+    review = PartReview(settings.quality)
     audio: list[np.ndarray] = []
     for run, (voice_id, language, texts) in enumerate(_runs(segments)):
         run_options = replace(options, seed=seed if run == 0 else part_seed(seed, run))
-        audio += engine.render(latents[voice_id], texts, language, run_options, keep.segment)
+        rendered = engine.render(latents[voice_id], texts, language, run_options, keep.segment)
+        audio += review.run(rendered, texts, language, engine=engine, latents=latents[voice_id],
+                            options=run_options, heartbeat=keep.take)
     audio = level_to_target(audio)
     pieces: list[np.ndarray] = []
     for n, (segment, wav) in enumerate(zip(segments, audio, strict=True)):
@@ -146,12 +151,13 @@ def _render(
     segment_samples = [len(w) for w in audio]
     metadata = {"job_id": str(job.get("job_id")), "part": str(index), "samples": str(len(joined)),
                 "segment_samples": ",".join(map(str, segment_samples)),
-                "model_name": engine.manifest.model_name, "license": engine.manifest.license}
+                "model_name": engine.manifest.model_name, "license": engine.manifest.license, **review.metadata()}
     written = write_owned(outputs, name, generation, "audio/wav", metadata, data=encode_part(joined),
                           before_write=keep.check)
     if written is None:
         return None
-    return {"samples": len(joined), "duration_s": round(len(joined) / PART_RATE, 3), "segment_samples": segment_samples}
+    return {"samples": len(joined), "duration_s": round(len(joined) / PART_RATE, 3), "segment_samples": segment_samples,
+            **review.facts()}
 
 
 def _runs(segments: list[Segment]) -> list[tuple[str, str, list[str]]]:
@@ -195,6 +201,11 @@ class _Keeper:
         self.done += 1
         if time.monotonic() - self.last >= self.interval and self.done < self.total:
             self._renew({"progress": round(self.done / self.total, 4)})
+
+    def take(self) -> None:
+        """After a quality re-render: renew the lease if it is due (no progress to report)."""
+        if time.monotonic() - self.last >= self.interval:
+            self._renew({})
 
     def check(self) -> None:
         """Right before the audio is written: still ours?"""

@@ -5,6 +5,7 @@ The HTTP function proxies the bytes (see docs/WEB.md for why not signed URLs):
     PUT  /voices/<voice_id>.<ext>   the body is a reference clip -> input users/<uid>/voices/<voice_id>.<ext>
     POST /jobs                      the body is a request JSON   -> input users/<uid>/requests/<job_id>.json
     GET  /outputs/<job_id>.<ext>    the bytes of output           users/<uid>/outputs/<job_id>.<ext>
+    GET  /outputs/<job_id>/parts/<n>.wav  one rendered part     users/<uid>/outputs/<job_id>/parts/<n>.wav
 
 Every object name is built here from the verified user id; nothing the caller
 sends can name another user's prefix.
@@ -13,19 +14,22 @@ sends can name another user's prefix.
 from __future__ import annotations
 
 import mimetypes
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from voicecloning.assembly import PART_FORMAT
 from voicecloning.audio.decode import INPUT_EXTENSIONS
 from voicecloning.errors import InputError
 from voicecloning.request import OUTPUT_FORMATS, parse_request
-from voicecloning.routes import ID_RULE, valid_id
+from voicecloning.routes import ID_RULE, part_name, valid_id
 from voicecloning.settings import Limits
 from voicecloning.stores.blobs import BlobStore
 
 AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
                "opus": "audio/ogg", "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm"}
+PART_INDEX = re.compile(r"[0-9]{1,6}")
 
 
 class UploadRejected(InputError):
@@ -95,10 +99,26 @@ def submit_job(uid: str, body: bytes, *, inputs: BlobStore, limits: Limits, now:
 
 
 def read_output(uid: str, name: str, *, outputs: BlobStore) -> Download:
-    """The caller's finished audio ``<job_id>.<ext>``; ``UploadRejected`` (404) when there is none."""
+    """The caller's finished audio ``<job_id>.<ext>`` or one rendered part ``<job_id>/parts/<n>.wav``;
+    ``UploadRejected`` (404) when there is none."""
+    job_id, slash, part = name.partition("/parts/")
+    if slash:
+        return _read_part(uid, job_id, part, outputs)
     job_id, ext = split_name(name, OUTPUT_FORMATS, "output")
     data = outputs.read(f"users/{uid}/outputs/{job_id}.{ext}")
     if data is None:
         raise UploadRejected(f"you have no finished audio named '{job_id}.{ext}'.", 404)
     kind = AUDIO_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return Download(data, kind, f"{job_id}.{ext}")
+
+
+def _read_part(uid: str, job_id: str, part: str, outputs: BlobStore) -> Download:
+    index, _dot, ext = part.rpartition(".")
+    if not valid_id(job_id) or not PART_INDEX.fullmatch(index):
+        raise UploadRejected(f"'{job_id[:64]}/parts/{part[:16]}' is not a valid part name; <job_id>/parts/<n>.{PART_FORMAT}.")
+    if ext.lower() != PART_FORMAT:
+        raise UploadRejected(f"parts are .{PART_FORMAT} only, not '.{ext[:16]}'.", 415)
+    data = outputs.read(part_name(uid, job_id, int(index), PART_FORMAT))
+    if data is None:
+        raise UploadRejected(f"you have no rendered part {int(index)} of job '{job_id}'.", 404)
+    return Download(data, AUDIO_TYPES[PART_FORMAT], f"{job_id}-part-{int(index)}.{PART_FORMAT}")

@@ -37,6 +37,13 @@ class Notifier(Protocol):
         """Send one event; ``TransientError`` if it may not have been sent (the caller retries)."""
 
 
+class NoNotifier:
+    """Events go nowhere (the cloud without ``VOICECLONING_EVENTS_TOPIC``, and bare test services)."""
+
+    def publish(self, data: dict[str, Any], attributes: dict[str, str]) -> None:
+        return None
+
+
 def summary(doc: dict[str, Any], kind: str = "job") -> dict[str, Any]:
     """The public fields of a document (what events and callbacks carry), as JSON-ready values.
 

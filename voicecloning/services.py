@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from voicecloning.engine.xtts import EngineConfig, XttsEngine
+from voicecloning.errors import ConfigurationError
+from voicecloning.notify import EmbeddedNotifier, NoNotifier, Notifier, PubSubNotifier
 from voicecloning.settings import Settings
 from voicecloning.stores.blobs import BlobStore
 from voicecloning.stores.documents import DocumentStore, FirestoreDocumentStore, SqliteDocumentStore
@@ -40,6 +42,7 @@ class Services:
     clock: Callable[[], datetime] = field(default=utcnow)
     tasks: TaskQueue = field(default_factory=InlineTaskQueue)
     worker: str = field(default_factory=worker_name)
+    notifier: Notifier = field(default_factory=NoNotifier)  # terminal events (docs/PRODUCT.md "Notifications")
 
 
 def build_engine(settings: Settings) -> XttsEngine:
@@ -49,6 +52,8 @@ def build_engine(settings: Settings) -> XttsEngine:
 def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQueue | None = None) -> Services:
     """Stores for ``settings.backend`` ("local": folders + SQLite; "gcp": Cloud Storage + Firestore).
 
+    Terminal events: the ``events`` table of ``documents.sqlite3`` locally; the Pub/Sub topic
+    ``product.events_topic`` in the cloud, or nowhere without one.
     Part tasks: the embedded queue locally (``serve --workers N``), the Pub/Sub topic
     ``tasks_topic`` in the cloud, or, given neither, in the delivery that made them.
     """
@@ -62,6 +67,7 @@ def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQue
             docs=SqliteDocumentStore(root / "documents.sqlite3"),
             engine=engine,
             tasks=tasks if tasks is not None else EmbeddedTaskQueue(root / "tasks.sqlite3"),
+            notifier=EmbeddedNotifier(root / "documents.sqlite3"),
         )
     from google.cloud import firestore, storage
 
@@ -74,6 +80,7 @@ def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQue
         docs=FirestoreDocumentStore(db),
         engine=engine,
         tasks=tasks if tasks is not None else _cloud_tasks(settings),
+        notifier=_cloud_notifier(settings),
     )
 
 
@@ -83,3 +90,12 @@ def _cloud_tasks(settings: Settings) -> TaskQueue:
     from google.cloud import pubsub_v1
 
     return PubSubTaskQueue(pubsub_v1.PublisherClient(), settings.tasks_topic)
+
+
+def _cloud_notifier(settings: Settings) -> Notifier:
+    topic = settings.product.events_topic
+    if not topic:
+        return NoNotifier()
+    if not topic.startswith("projects/") and not settings.project:
+        raise ConfigurationError("VOICECLONING_EVENTS_TOPIC needs GOOGLE_CLOUD_PROJECT, or a full projects/P/topics/T path.")
+    return PubSubNotifier.create(settings.project or "", topic)

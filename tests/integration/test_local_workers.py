@@ -29,7 +29,7 @@ SENTENCE = "Sentence {n} of the local book is read aloud here."
 def data(tmp_path: Path, dev_model_dir: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECLONING_", "FIRESTORE_", "STORAGE_"))}
     env.update({"VOICECLONING_MODEL_DIR": str(dev_model_dir), "VOICECLONING_MAX_AUDIO_TOKENS": TEST_TOKENS,
-                "VOICECLONING_PRECISION": "fp32", "PYTHONPATH": str(ROOT), "VOICECLONING_PART_AUDIO_SECONDS": "3",
+                "VOICECLONING_PRECISION": "auto", "PYTHONPATH": str(ROOT), "VOICECLONING_PART_AUDIO_SECONDS": "3",
                 "VOICECLONING_FIRST_PART_AUDIO_SECONDS": "3", "VOICECLONING_LEASE_SECONDS": "6",
                 "VOICECLONING_THREADS": "1", "VOICECLONING_KEEP_PARTS": "true"})
     root = tmp_path / "data"

@@ -279,7 +279,7 @@ def test_after_max_attempts_the_job_fails_with_the_last_error(
     assert doc["status"] == "failed"
     assert doc["error"] == "Part 0 could not be rendered: gave up after 3 attempts: synthesis timed out."
     assert _output(broken, "doomed") is None
-    print([x for x in json_logs if x["message"] in ("job failed", "will retry", "claimed")]); [line] = [x for x in matching(json_logs, "job failed", job_id="doomed") if x["severity"] == "ERROR"]
+    [line] = [x for x in matching(json_logs, "job failed", job="jobs/doomed") if x["severity"] == "ERROR"]
     assert line["attempts"] == 3 and "synthesis timed out" in line["reason"]
     assert handle_storage_event(event, broken) is Outcome.DUPLICATE  # later redeliveries: acknowledged
 
@@ -417,6 +417,29 @@ def test_transient_failures_before_the_claim_also_count_and_give_up(services: Se
     assert _part(svc, "unreadable") is None
 
 
+def test_transient_failures_before_the_claim_then_a_working_delivery_finishes_the_job(services: Services) -> None:
+    """Storage down while the request is read, max_attempts - 1 times: the delivery after that claims the
+    job with the last attempt it has, and the job is done (planning, rendering and assembly all succeed)."""
+    class _FlakyReads(_FailingReads):
+        failures = 2
+
+        def read(self, *args: Any, **kwargs: Any) -> Any:
+            if self.failures > 0:
+                self.failures -= 1
+                return super().read(*args, **kwargs)
+            return self._store.read(*args, **kwargs)
+
+    svc = _with(services, inputs=_FlakyReads(services.inputs))
+    event = put(services, "requests/late-read.json", request_bytes(text="Read me at last.", voice_id="v"))
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            handle_storage_event(event, svc)
+    assert handle_storage_event(event, svc) is Outcome.PLANNED
+    doc = svc.docs.get("jobs/late-read")
+    assert doc["status"] == "done", f"the job did not finish: {doc['status']}: {doc.get('error')}"
+    assert _output(svc, "late-read") is not None
+
+
 class _SupersedingEngine:
     """Splits text into one segment per sentence; when rendering starts, a newer upload of the same
     request arrives (and is planned), and then the first segment is reported finished."""
@@ -438,36 +461,63 @@ class _SupersedingEngine:
         return self._engine.render(latents, segments, language, options, on_segment)
 
 
+def _superseding(services: Services, held: _HeldTasks, newer_upload: Callable[[], None]) -> tuple[Services, Any]:
+    engine = _SupersedingEngine(services.engine, newer_upload)
+    fast = replace(services.settings.reliability, progress_interval_seconds=0.0)  # report after every segment
+    return _with(services, engine=engine, tasks=held, settings=replace(services.settings, reliability=fast)), engine
+
+
 def test_a_run_superseded_mid_synthesis_writes_no_output(services: Services) -> None:
-    """The older generation's part, overtaken while rendering, stops and writes nothing; the newer one finishes."""
+    """A newer upload of the request arrives while the older generation's part renders (its job document
+    is opened for the newer generation): the older run stops at its next report and writes nothing."""
     held = _HeldTasks()
-    old_text = "Old words. Said slowly. Said again."
-    event = put(services, "requests/overtaken.json", request_bytes(text=old_text, voice_id="v"))
+    path = "jobs/overtaken"
+    event = put(services, "requests/overtaken.json", request_bytes(text="Old words. Said slowly. Said again.",
+                                                                   voice_id="v"))
     newer: list[Any] = []
 
     def newer_upload() -> None:
-        if newer:
-            return
         newer.append(put(services, "requests/overtaken.json", request_bytes(text="New words.", voice_id="v")))
-        assert handle_storage_event(newer[0], _with(services, tasks=held)) is Outcome.PLANNED
+        records.open_record(services.docs, path, generation=newer[0].generation, now=services.clock(),
+                            initial={"status": "queued", "source": {"generation": str(newer[0].generation)}})
 
-    engine = _SupersedingEngine(services.engine, newer_upload)
-    fast = replace(services.settings.reliability, progress_interval_seconds=0.0)  # report after every segment
-    svc = _with(services, engine=engine, tasks=held, settings=replace(services.settings, reliability=fast))
+    svc, engine = _superseding(services, held, newer_upload)
     assert handle_storage_event(event, svc) is Outcome.PLANNED
     [old_task] = held.tasks
-    held.tasks.clear()
-    assert len(services.docs.get("jobs/overtaken/parts/0")["segments"]) == 3
     assert handle_task(old_task, svc) is Outcome.STALE
     assert engine.rendered == 0  # stopped at the first report, before rendering on
     assert services.outputs.stat("outputs/overtaken/parts/0.wav") is None and _output(services, "overtaken") is None
-    job, part = services.docs.get("jobs/overtaken"), _part(services, "overtaken")
+    assert services.docs.get(path)["source"]["generation"] == str(newer[0].generation)
+
+
+def test_a_run_superseded_by_a_planned_newer_upload_stops_and_the_newer_one_finishes(services: Services) -> None:
+    """The newer upload is planned while the older part renders: the older run stops and writes nothing;
+    the newer generation's part and assembly finish the job with the newer output."""
+    held = _HeldTasks()
+    event = put(services, "requests/replanned.json", request_bytes(text="Old words. Said slowly. Said again.",
+                                                                   voice_id="v"))
+    newer: list[Any] = []
+
+    def newer_upload() -> None:
+        newer.append(put(services, "requests/replanned.json", request_bytes(text="New words.", voice_id="v")))
+        assert handle_storage_event(newer[0], _with(services, tasks=held)) is Outcome.PLANNED
+
+    svc, engine = _superseding(services, held, newer_upload)
+    assert handle_storage_event(event, svc) is Outcome.PLANNED
+    [old_task] = held.tasks
+    held.tasks.clear()
+    assert len(services.docs.get("jobs/replanned/parts/0")["segments"]) == 3
+    assert handle_task(old_task, svc) is Outcome.STALE
+    assert engine.rendered == 0  # stopped at the first report, before rendering on
+    assert services.outputs.stat("outputs/replanned/parts/0.wav") is None and _output(services, "replanned") is None
+    job, part = services.docs.get("jobs/replanned"), _part(services, "replanned")
     assert job["source"]["generation"] == str(newer[0].generation) and job["status"] == "processing"
     assert part["source"]["generation"] == str(newer[0].generation) and part["status"] == "queued"
-    for task in held.tasks:  # the newer upload's part, then its assembly
+    assert [t.kind for t in held.tasks] == ["render"]
+    for task in held.tasks:  # the newer upload's part (it queues the assembly: run inline)
         assert handle_task(task, services) is Outcome.DONE
-    assert services.docs.get("jobs/overtaken")["status"] == "done"
-    assert _output(services, "overtaken").metadata["job_generation"] == str(newer[0].generation)
+    assert services.docs.get("jobs/replanned")["status"] == "done"
+    assert _output(services, "replanned").metadata["job_generation"] == str(newer[0].generation)
 
 
 class _TimedEngine:
@@ -524,10 +574,11 @@ def test_log_lines_after_the_claim_name_the_attempt(services: Services, json_log
     with pytest.raises(TransientError):
         handle_storage_event(event, flaky)
     assert handle_storage_event(event, flaky) is Outcome.DUPLICATE
-    [retry] = matching(json_logs, "will retry", job_id="logged")
-    [part_done] = matching(json_logs, "part done", job_id="logged")
-    [done] = matching(json_logs, "job done", job_id="logged")
+    [retry] = matching(json_logs, "will retry", job="jobs/logged")
+    [part_done] = matching(json_logs, "part done", job="jobs/logged")
+    [done] = matching(json_logs, "job done", job="jobs/logged")
     assert retry["attempt"] == 1 and part_done["attempt"] == 2
+    assert done["severity"] == "INFO" and isinstance(done["attempt"], int)
     for line in (retry, part_done, done):
         assert line["event_id"] == event.id and line["object"] == "requests/logged.json"
-    assert done["severity"] == "INFO" and done["attempt"] >= 1
+        assert line.get("job_id") == "logged", f"{line['message']!r} does not name the job id: {line}"

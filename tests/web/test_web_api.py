@@ -104,6 +104,23 @@ def test_a_user_reads_only_their_own_outputs(web_api: Server, gcs: Any, alice: U
     assert theirs.status_code == 404 and b"RIFF" not in theirs.content
 
 
+def test_a_user_reads_only_their_own_parts(web_api: Server, gcs: Any, alice: User, bob: User) -> None:
+    """A rendered part users/<uid>/outputs/<job>/parts/<n>.wav is readable by its owner only, while the job renders;
+    names that are not <job_id>/parts/<n>.wav are refused without touching storage."""
+    gcs.bucket(OUTPUT_BUCKET).blob(f"users/{alice.uid}/outputs/j2/parts/0.wav").upload_from_string(
+        b"RIFF-alice-part-0", content_type="audio/wav")
+    mine = requests.get(web_api.url + "/outputs/j2/parts/0.wav", headers=alice.bearer, timeout=30)
+    assert mine.status_code == 200 and mine.content == b"RIFF-alice-part-0"
+    assert mine.headers["Content-Type"].startswith("audio/wav")
+    assert mine.headers["Cache-Control"] == "private, no-store"
+    assert requests.get(web_api.url + "/outputs/j2/parts/0.wav", headers=bob.bearer, timeout=30).status_code == 404
+    assert requests.get(web_api.url + "/outputs/j2/parts/1.wav", headers=alice.bearer, timeout=30).status_code == 404
+    for name, status in [("j2/parts/x.wav", 400), ("j2/parts/-1.wav", 400), ("j2/parts/0.mp3", 415),
+                         ("..%2Fj2/parts/0.wav", 400), (f"j2/parts/0.wav%2F..%2F..%2F{alice.uid}", 400)]:
+        resp = requests.get(f"{web_api.url}/outputs/{name}", headers=bob.bearer, timeout=30)
+        assert resp.status_code == status, (name, resp.text)
+
+
 def test_cors_allows_only_the_pages_origin(web_api: Server, web_origin: str) -> None:
     """A preflight from the page's origin is answered with CORS headers; another origin gets none."""
     ok = requests.options(web_api.url + "/jobs", timeout=30, headers={
