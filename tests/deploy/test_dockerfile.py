@@ -7,6 +7,9 @@ the properties the deployment relies on.
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import tempfile
 import fnmatch
 import re
 from pathlib import Path
@@ -303,3 +306,57 @@ def test_dockerignore_excludes(dockerignore: list[str], path: str) -> None:
 )
 def test_dockerignore_keeps_what_the_build_needs(dockerignore: list[str], path: str) -> None:
     assert not ignored(path, dockerignore), f"{path} is needed by the build but ignored"
+
+
+# --------------------------------------------------------------------------- .gcloudignore
+
+
+def gcloud_ignored(paths: list[str]) -> set[str]:
+    """The paths .gcloudignore leaves out, by git's own matcher (gcloudignore uses gitignore syntax)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "init", "-q", tmp], check=True)
+        shutil.copyfile(ROOT / ".gcloudignore", Path(tmp) / ".gitignore")
+        proc = subprocess.run(
+            ["git", "-C", tmp, "check-ignore", "--no-index", "--stdin"],
+            input="\n".join(paths),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        return set(proc.stdout.split())
+
+
+GCLOUD_KEEPS = [
+    "Dockerfile",
+    "Dockerfile.gpu",
+    ".dockerignore",
+    "requirements.txt",
+    "main.py",
+    "voicecloning/settings.py",
+    "voicecloning/engine/convert.py",
+    "handlers/dispatch.py",
+    "model/model.pth",
+    "model/config.json",
+    "model/vocab.json",
+]
+GCLOUD_DROPS = [
+    "web/node_modules/firebase/package.json",
+    "web/public/app.js",
+    ".venv/bin/python",
+    ".venv-checkov/bin/checkov",
+    ".git/HEAD",
+    "tests/deploy/test_dockerfile.py",
+    "models/dev-full/model.pth",
+    "model/dvae.pth",
+    "terraform/main.tf",
+    "voicecloning/__pycache__/x.pyc",
+    "data/input/voices/a.wav",
+]
+
+
+def test_gcloudignore_uploads_the_build_context_only() -> None:
+    """Cloud Build gets what docker build needs, never web/node_modules, venvs or dev models."""
+    ignored_paths = gcloud_ignored(GCLOUD_KEEPS + GCLOUD_DROPS)
+    assert not ignored_paths & set(GCLOUD_KEEPS), sorted(ignored_paths & set(GCLOUD_KEEPS))
+    assert set(GCLOUD_DROPS) <= ignored_paths, sorted(set(GCLOUD_DROPS) - ignored_paths)
