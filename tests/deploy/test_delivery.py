@@ -15,7 +15,10 @@ import pytest
 from tests.deploy.conftest import TERRAFORM_DIR, Module, one, refs
 from tests.deploy.test_terraform import env_of
 
-ROUTES = {"storage": ("google_pubsub_topic.storage_events", "/storage"), "tasks": ("google_pubsub_topic.tasks", "/tasks")}
+ROUTES = {
+    "storage": ("google_pubsub_topic.storage_events", "/storage"),
+    "tasks": ("google_pubsub_topic.tasks", "/tasks"),
+}
 # The backlog docs/DEPLOY.md and terraform/README.md promise with the defaults.
 DOCUMENTED_BACKLOG = 500
 
@@ -137,7 +140,9 @@ def test_dead_lettering_waits_out_the_documented_backlog(module: Module) -> None
     # The window stays inside the worker's own give-up age, or old events would be dropped, not dead-lettered.
     assert _delivery_window(attempts) < module.variables["max_event_age_seconds"]["default"]
     for doc in (TERRAFORM_DIR / "README.md", TERRAFORM_DIR.parent / "docs" / "DEPLOY.md"):
-        assert re.search(rf"\b{backlog}\b", doc.read_text()), f"{doc.name} should state the supported backlog ({backlog})"
+        assert re.search(rf"\b{backlog}\b", doc.read_text()), (
+            f"{doc.name} should state the supported backlog ({backlog})"
+        )
 
 
 def test_worker_publishes_tasks_and_job_events(module: Module) -> None:

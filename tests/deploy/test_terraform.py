@@ -226,7 +226,9 @@ def test_service_accounts_hold_the_roles_they_need(module: Module) -> None:
 
 def test_no_project_wide_grants_but_firestore(module: Module) -> None:
     """The only project-level role of ours is the worker's datastore.user; nothing holds logWriter / metricWriter."""
-    project_grants = {(service_account_of(g["member"]), r) for g in iam_grants(module) if g["scope"] == "project" for r in g["roles"]}
+    project_grants = {
+        (service_account_of(g["member"]), r) for g in iam_grants(module) if g["scope"] == "project" for r in g["roles"]
+    }
     assert project_grants == {("worker", "roles/datastore.user")}
     text = " ".join(p.read_text() for p in TERRAFORM_DIR.glob("*.tf"))
     assert '"roles/logging.logWriter"' not in text and '"roles/monitoring.metricWriter"' not in text
@@ -262,7 +264,9 @@ def test_output_bucket_is_never_the_notifying_bucket(module: Module) -> None:
     env = env_of(module, "worker")
     assert refs(env["VOICECLONING_OUTPUT_BUCKET"]) == {"google_storage_bucket.output"}
     assert refs(env["VOICECLONING_INPUT_BUCKET"]) == {"google_storage_bucket.input"}
-    assert [a for a in module.resources("google_storage_notification")] == ["google_storage_notification.input_finalized"]
+    assert [a for a in module.resources("google_storage_notification")] == [
+        "google_storage_notification.input_finalized"
+    ]
 
     input_name = module.resource("google_storage_bucket.input")["name"]
     output_name = module.resource("google_storage_bucket.output")["name"]
@@ -518,7 +522,9 @@ CLOUD_RUN_MEMORY_MIB = {"1": (512, 4096), "2": (512, 8192), "4": (2048, 16384), 
 @pytest.mark.parametrize("service", ["worker", "api"])
 def test_memory_must_fit_the_cpu_count(module: Module, service: str) -> None:
     """Cloud Run's CPU/memory table is encoded once and checked at plan for both services."""
-    assert {k: (module.locals["memory_min_mib"][k], module.locals["memory_max_mib"][k]) for k in CLOUD_RUN_MEMORY_MIB} == CLOUD_RUN_MEMORY_MIB
+    assert {
+        k: (module.locals["memory_min_mib"][k], module.locals["memory_max_mib"][k]) for k in CLOUD_RUN_MEMORY_MIB
+    } == CLOUD_RUN_MEMORY_MIB
     body = module.resource(f"google_cloud_run_v2_service.{service}")
     conditions = " ".join(p["condition"] for lc in body["lifecycle"] for p in lc["precondition"])
     assert "local.memory_min_mib[" in conditions and "local.memory_max_mib[" in conditions
