@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # Voice-cloning service, CPU image. One image serves both Cloud Run services;
-# FUNCTION_TARGET picks the entry point in main.py (on_object_finalized or http_api).
+# FUNCTION_TARGET picks the entry point in main.py (on_push or http_api).
 #
 # Model weights (XTTS-v2, Coqui Public Model License 1.0.0: NON-COMMERCIAL use
 # of the weights and of their outputs) come from one of three routes:
@@ -10,10 +10,12 @@
 #   --build-arg MODEL_SOURCE=context copy ./model/{config.json,model.pth,vocab.json} from the context
 #   --build-arg MODEL_SOURCE=none    code only; mount an already converted model at
 #                                    /opt/model-fast (or point VOICECLONING_MODEL_DIR elsewhere)
-# Either weight route is converted at build time with
-# `python -m voicecloning convert /opt/model /opt/model-fast`; only the
-# converted folder reaches the final image. Needs BuildKit (docker buildx,
-# Docker >= 23, or DOCKER_BUILDKIT=1) so that unused model stages are skipped.
+# Either weight route is converted at build time by convert_checkpoint (what
+# `python -m voicecloning convert /opt/model /opt/model-fast` runs); only the
+# converted folder reaches the final image. The weight stages do not contain
+# the application code, so code edits reuse them. Needs BuildKit (docker
+# buildx, Docker >= 23, or DOCKER_BUILDKIT=1): unused stages are skipped and
+# the checkpoint is bind-mounted into the conversion.
 # See docs/DEPLOY.md. Keep Dockerfile.gpu in step: tests/deploy checks both.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -51,23 +53,17 @@ RUN pip install -r requirements.txt \
     && pip check
 
 # ---------------------------------------------------------------------------
-# app: the application code (last, so code edits rebuild only these layers)
+# Weights: stages FROM base, without the application code, so a code edit
+# never downloads or converts the ~1.9 GB of weights again. Each route leaves
+# a checkpoint folder in /opt/model.
 # ---------------------------------------------------------------------------
-FROM base AS app
-COPY main.py ./
-COPY voicecloning/ ./voicecloning/
-COPY handlers/ ./handlers/
-
-# ---------------------------------------------------------------------------
-# Model routes: each stage leaves a checkpoint folder in /opt/model
-# ---------------------------------------------------------------------------
-FROM app AS model-context
+FROM base AS weights-context
 # .dockerignore lets only the checkpoint files of model/ into the context.
 COPY model/ /opt/model/
 RUN test -s /opt/model/model.pth && test -s /opt/model/config.json && test -s /opt/model/vocab.json \
     || { echo "MODEL_SOURCE=context needs model/config.json, model/model.pth and model/vocab.json in the build context." >&2; exit 1; }
 
-FROM app AS model-coqui
+FROM base AS weights-coqui
 ARG COQUI_TOS_AGREED=0
 RUN if [ "${COQUI_TOS_AGREED}" != "1" ]; then \
         echo "ERROR: XTTS-v2 weights are licensed under the Coqui Public Model License 1.0.0 (CPML)," >&2; \
@@ -84,16 +80,34 @@ shutil.copytree(config.parent, '/opt/model', ignore=shutil.ignore_patterns('samp
     && rm -rf /tmp/hf /tmp/tts \
     && test -s /opt/model/model.pth
 
-FROM app AS model-none
+FROM base AS weights-none
 RUN mkdir -p /opt/model
 
+FROM weights-${MODEL_SOURCE} AS weights
+
 # ---------------------------------------------------------------------------
-# convert: write the fast-loading form (coqui rewrites model.pth on first load,
-# so this must happen here, on a writable filesystem, never at run time)
+# converted: the fast-loading form (coqui rewrites model.pth on first load, so
+# this must happen here, on a writable filesystem, never at run time). Only the
+# converter's own modules are copied: editing any other code reuses this layer.
+# The checkpoint is bind-mounted read-only (the converter never writes SRC).
 # ---------------------------------------------------------------------------
-FROM model-${MODEL_SOURCE} AS converted
-RUN mkdir -p /opt/model-fast \
-    && if [ -s /opt/model/model.pth ]; then python -m voicecloning convert /opt/model /opt/model-fast; fi
+FROM base AS converted
+COPY voicecloning/__init__.py ./voicecloning/
+COPY voicecloning/engine/__init__.py voicecloning/engine/convert.py voicecloning/engine/fastload.py \
+     voicecloning/engine/manifest.py voicecloning/engine/quantize.py ./voicecloning/engine/
+RUN --mount=type=bind,from=weights,source=/opt/model,target=/opt/model \
+    mkdir -p /opt/model-fast \
+    && if [ -s /opt/model/model.pth ]; then \
+        python -c "from pathlib import Path; from voicecloning.engine.convert import convert_checkpoint as c; print(c(Path('/opt/model'), Path('/opt/model-fast')))"; \
+    fi
+
+# ---------------------------------------------------------------------------
+# app: the application code (last, so code edits rebuild only these layers)
+# ---------------------------------------------------------------------------
+FROM base AS app
+COPY main.py ./
+COPY voicecloning/ ./voicecloning/
+COPY handlers/ ./handlers/
 
 # ---------------------------------------------------------------------------
 # runtime

@@ -1,5 +1,5 @@
-# Firestore (native mode) holds job and voice status documents:
-#   voices/<id>, jobs/<id>, users/<uid>/voices/<id>, users/<uid>/jobs/<id>
+# Firestore (native mode) holds job, part and voice status documents:
+#   voices/<id>, jobs/<id>, users/<uid>/voices/<id>, users/<uid>/jobs/<id>, and the jobs' parts
 
 resource "google_firestore_database" "this" {
   project     = var.project_id
@@ -41,6 +41,23 @@ resource "google_firestore_index" "status_created_at" {
   }
 }
 
+# Retention: the code writes expire_at (a timestamp) on job and part documents;
+# Firestore deletes them some time after it (usually within a day). A TTL
+# policy is per collection group, so "jobs" covers jobs/ and users/<uid>/jobs/.
+# The field is exempt from indexing (index_config {}): nothing queries it, and an
+# index on an ever-increasing timestamp only costs writes.
+resource "google_firestore_field" "expire_at" {
+  for_each = var.retention_days > 0 ? toset(["jobs", "parts"]) : toset([])
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+}
+
 resource "google_firebaserules_ruleset" "firestore" {
   project = var.project_id
 
@@ -74,4 +91,6 @@ resource "google_firebase_project" "this" {
   provider = google-beta
 
   project = var.project_id
+
+  depends_on = [google_project_service.apis]
 }

@@ -1,10 +1,15 @@
 # One service account per role-holder, least privilege. Storage access is
-# granted on single buckets, never project-wide. Every role has a reason.
+# granted on single buckets and Pub/Sub access on single topics, never
+# project-wide. Every role has a reason.
+#
+# Not granted, on purpose: roles/logging.logWriter and roles/monitoring.metricWriter.
+# Cloud Run ships a container's stdout/stderr to Cloud Logging itself (the
+# failed-jobs metric reads those entries), and the code writes no custom metrics.
 
 resource "google_service_account" "worker" {
   project      = var.project_id
   account_id   = local.worker_sa_id
-  display_name = "Voice cloning worker (Cloud Run, on_object_finalized)"
+  display_name = "Voice cloning worker (Cloud Run, on_push)"
 }
 
 resource "google_service_account" "api" {
@@ -13,74 +18,70 @@ resource "google_service_account" "api" {
   display_name = "Voice cloning HTTP API (Cloud Run, http_api)"
 }
 
-resource "google_service_account" "trigger" {
+resource "google_service_account" "push" {
   project      = var.project_id
-  account_id   = local.trigger_sa_id
-  display_name = "Voice cloning Eventarc trigger (invokes the worker)"
+  account_id   = local.push_sa_id
+  display_name = "Voice cloning Pub/Sub push (signs the OIDC tokens that invoke the worker)"
 }
 
-locals {
-  worker_project_roles = [
-    "roles/datastore.user",          # read/write voices/, jobs/ and users/<uid>/... documents in transactions
-    "roles/logging.logWriter",       # structured job logs (the failed-jobs metric reads them)
-    "roles/monitoring.metricWriter", # custom metrics from the runtime
-  ]
-
-  api_project_roles = [
-    "roles/logging.logWriter",       # request logs
-    "roles/monitoring.metricWriter", # custom metrics from the runtime
-  ]
-
-  trigger_project_roles = [
-    "roles/eventarc.eventReceiver", # receive events from the Eventarc-managed Pub/Sub subscription
-  ]
-}
-
-resource "google_project_iam_member" "worker" {
-  for_each = toset(local.worker_project_roles)
-
+resource "google_project_iam_member" "worker_datastore" {
   project = var.project_id
-  role    = each.value
+  role    = "roles/datastore.user" # read/write voices/, jobs/, parts and users/<uid>/... documents in transactions
   member  = "serviceAccount:${google_service_account.worker.email}"
-}
-
-resource "google_project_iam_member" "api" {
-  for_each = toset(local.api_project_roles)
-
-  project = var.project_id
-  role    = each.value
-  member  = "serviceAccount:${google_service_account.api.email}"
-}
-
-resource "google_project_iam_member" "trigger" {
-  for_each = toset(local.trigger_project_roles)
-
-  project = var.project_id
-  role    = each.value
-  member  = "serviceAccount:${google_service_account.trigger.email}"
 }
 
 # Worker: read uploads from the input bucket only (clips, request JSON).
 resource "google_storage_bucket_iam_member" "worker_input_viewer" {
   bucket = google_storage_bucket.input.name
-  role   = "roles/storage.objectViewer" # download voices/ and requests/ objects named in events
+  role   = "roles/storage.objectViewer" # download and list voices/ and requests/ objects named in events
   member = "serviceAccount:${google_service_account.worker.email}"
 }
 
-# Worker: write outputs and voice latents to the output bucket only.
-resource "google_storage_bucket_iam_member" "worker_output_admin" {
+# Worker: create, read, list, overwrite and delete objects in the output bucket;
+# not objectAdmin, which also manages object ACLs / IAM.
+resource "google_storage_bucket_iam_member" "worker_output_user" {
   bucket = google_storage_bucket.output.name
-  role   = "roles/storage.objectAdmin" # create/overwrite outputs and latents, with generation preconditions
+  role   = "roles/storage.objectUser" # write outputs, parts and latents (overwrite needs delete), remove superseded latents
   member = "serviceAccount:${google_service_account.worker.email}"
 }
 
-# HTTP API: the web page's uploads and downloads, always under the caller's
-# users/<uid>/ prefix (handlers/uploads.py builds every name from the verified uid).
+locals {
+  worker_topics = {
+    tasks      = google_pubsub_topic.tasks.name
+    job_events = google_pubsub_topic.job_events.name
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "worker_publishes" {
+  for_each = local.worker_topics
+
+  project = var.project_id
+  topic   = each.value
+  role    = "roles/pubsub.publisher" # publish render/assemble part tasks (tasks) and job notifications (job_events)
+  member  = "serviceAccount:${google_service_account.worker.email}"
+}
+
+# Worker: VOICECLONING_WEBHOOK_SECRET, only when a secret is configured.
+resource "google_secret_manager_secret_iam_member" "worker_webhook_secret" {
+  count = var.webhook_secret_id == null ? 0 : 1
+
+  project   = var.project_id
+  secret_id = var.webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor" # read the webhook signing secret (env VOICECLONING_WEBHOOK_SECRET)
+  member    = "serviceAccount:${google_service_account.worker.email}"
+
+  depends_on = [google_project_service.apis]
+}
+
+# HTTP API: the web page's uploads and downloads. objectUser lets the API read,
+# list, create, overwrite and delete any object of the input bucket; the code
+# confines it to the caller's users/<uid>/ prefix (handlers/uploads.py builds
+# every name from the verified uid) and only ever creates or replaces objects.
 locals {
   api_bucket_roles = {
     input = {
       bucket = google_storage_bucket.input.name
-      role   = "roles/storage.objectUser" # PUT /voices, POST /jobs: write users/<uid>/{voices,requests}/ objects; replacing a clip re-enrolls the voice (old versions kept by versioning)
+      role   = "roles/storage.objectUser" # PUT /voices, POST /jobs: write users/<uid>/{voices,requests}/ objects; replacing a clip (overwrite = delete + create) re-enrolls the voice, versioning keeps the old one
     }
     output = {
       bucket = google_storage_bucket.output.name
@@ -97,24 +98,19 @@ resource "google_storage_bucket_iam_member" "api" {
   member = "serviceAccount:${google_service_account.api.email}"
 }
 
-# Trigger: may invoke the worker service and nothing else.
-resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_worker" {
+# Push: may invoke the worker service and nothing else.
+resource "google_cloud_run_v2_service_iam_member" "push_invokes_worker" {
   project  = var.project_id
   location = google_cloud_run_v2_service.worker.location
   name     = google_cloud_run_v2_service.worker.name
-  role     = "roles/run.invoker" # Eventarc pushes events to the worker with this identity
-  member   = "serviceAccount:${google_service_account.trigger.email}"
+  role     = "roles/run.invoker" # Pub/Sub pushes /storage and /tasks deliveries with this identity's OIDC token
+  member   = "serviceAccount:${google_service_account.push.email}"
 }
 
-# Google-managed service agents.
+# Google-managed service agents. The Cloud Storage agent's publisher role is on
+# its topic (pubsub.tf).
 
-resource "google_project_iam_member" "gcs_agent_pubsub_publisher" {
-  project = var.project_id
-  role    = "roles/pubsub.publisher" # Cloud Storage publishes object events to Eventarc's Pub/Sub topic
-  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
-}
-
-# The Pub/Sub service agent forwards undeliverable events to the dead-letter topic.
+# The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
 resource "google_project_service_identity" "pubsub" {
   provider = google-beta
 
@@ -131,17 +127,32 @@ locals {
 resource "google_pubsub_topic_iam_member" "pubsub_agent_dead_letter_publisher" {
   project = var.project_id
   topic   = google_pubsub_topic.dead_letter.name
-  role    = "roles/pubsub.publisher" # move events that exhausted their deliveries to the dead-letter topic
+  role    = "roles/pubsub.publisher" # move messages that exhausted their deliveries to the dead-letter topic
   member  = local.pubsub_agent
 
   depends_on = [google_project_service_identity.pubsub]
 }
 
-resource "google_pubsub_subscription_iam_member" "pubsub_agent_trigger_subscriber" {
+resource "google_pubsub_subscription_iam_member" "pubsub_agent_source_subscriber" {
+  for_each = google_pubsub_subscription.push
+
   project      = var.project_id
-  subscription = google_eventarc_trigger.object_finalized.transport[0].pubsub[0].subscription
-  role         = "roles/pubsub.subscriber" # acknowledge the dead-lettered message on the Eventarc subscription
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber" # acknowledge the dead-lettered message on its source subscription
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service_identity.pubsub]
+}
+
+# Projects created before 8 April 2021: the Pub/Sub service agent also needs
+# the token-creator role to mint the push OIDC tokens (granted on the push
+# service account only). Newer projects have it built in.
+resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
+  count = var.pubsub_agent_token_creator ? 1 : 0
+
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator" # projects before 2021-04-08: Pub/Sub signs the push OIDC tokens as the push service account
+  member             = local.pubsub_agent
 
   depends_on = [google_project_service_identity.pubsub]
 }

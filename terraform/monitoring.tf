@@ -37,6 +37,16 @@ resource "google_logging_metric" "failed_jobs" {
   depends_on = [google_project_service.apis]
 }
 
+# A new log-based metric takes minutes to become visible to Cloud Monitoring:
+# an alert policy created at once fails with 404 "Cannot find metric(s)".
+resource "time_sleep" "failed_jobs_metric_visible" {
+  create_duration = "180s"
+
+  triggers = {
+    metric = google_logging_metric.failed_jobs.id
+  }
+}
+
 resource "google_monitoring_alert_policy" "failed_jobs" {
   project               = var.project_id
   display_name          = "${local.prefix}: voice cloning jobs failed"
@@ -68,15 +78,42 @@ resource "google_monitoring_alert_policy" "failed_jobs" {
     mime_type = "text/markdown"
     content   = "Jobs were recorded as failed (bad input or retries exhausted). Read the `error` field of the job documents and the worker logs: `resource.labels.service_name=\"${local.worker_service_name}\" jsonPayload.status=\"failed\"`."
   }
+
+  depends_on = [time_sleep.failed_jobs_metric_visible]
 }
 
-# Anything in the dead-letter subscription is an event the worker never acknowledged.
+locals {
+  push_subscription_ids = join(", ", [for s in google_pubsub_subscription.push : "\"${s.name}\""])
+}
+
+# Messages that exhausted max_delivery_attempts on either push subscription, and
+# any left unhandled in the dead-letter subscription.
 resource "google_monitoring_alert_policy" "dead_letters" {
   project               = var.project_id
-  display_name          = "${local.prefix}: storage events dead-lettered"
+  display_name          = "${local.prefix}: deliveries dead-lettered"
   combiner              = "OR"
   notification_channels = local.alert_channels
   user_labels           = local.labels
+
+  conditions {
+    display_name = "Messages dead-lettered from ${local.storage_events_topic}-push or ${local.tasks_topic}-push"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/dead_letter_message_count\" AND resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=one_of(${local.push_subscription_ids})"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
 
   conditions {
     display_name = "Undelivered messages in ${local.dead_letter_sub} > 0"
@@ -99,6 +136,6 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Storage events exhausted their Pub/Sub deliveries and were dead-lettered to ${local.dead_letter_topic}. Inspect them with `gcloud pubsub subscriptions pull ${local.dead_letter_sub} --limit=10` (see docs/DEPLOY.md, \"Retries and dead letters\")."
+    content   = "Pub/Sub deliveries (storage events or part tasks) exhausted max_delivery_attempts and were dead-lettered to ${local.dead_letter_topic}. Inspect them with `gcloud pubsub subscriptions pull ${local.dead_letter_sub} --limit=10 --format=json` (docs/DEPLOY.md, \"Retries and dead letters\")."
   }
 }

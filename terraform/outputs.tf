@@ -19,7 +19,7 @@ output "artifact_registry_repository" {
 }
 
 output "worker_service" {
-  description = "Name of the worker Cloud Run service (internal ingress, invoked only by the Eventarc trigger)."
+  description = "Name of the worker Cloud Run service (internal ingress, invoked only by the Pub/Sub push subscriptions)."
   value       = google_cloud_run_v2_service.worker.name
 }
 
@@ -45,35 +45,45 @@ output "web_origins" {
 }
 
 output "service_accounts" {
-  description = "E-mail addresses of the worker, HTTP API and Eventarc trigger service accounts."
+  description = "E-mail addresses of the worker, HTTP API and Pub/Sub push (OIDC invoker) service accounts."
   value = {
-    worker  = google_service_account.worker.email
-    api     = google_service_account.api.email
-    trigger = google_service_account.trigger.email
+    worker = google_service_account.worker.email
+    api    = google_service_account.api.email
+    push   = google_service_account.push.email
   }
 }
 
-output "eventarc_trigger" {
-  description = "ID of the Eventarc trigger on google.cloud.storage.object.v1.finalized for the input bucket."
-  value       = google_eventarc_trigger.object_finalized.id
+output "storage_events_topic" {
+  description = "Pub/Sub topic that receives the input bucket's OBJECT_FINALIZE notifications (JSON_API_V1)."
+  value       = google_pubsub_topic.storage_events.id
 }
 
-output "eventarc_subscription" {
-  description = "The Pub/Sub subscription Eventarc created for the trigger (owned by Eventarc)."
-  value       = local.eventarc_subscription
+output "tasks_topic" {
+  description = "Pub/Sub topic of part tasks (render / assemble), published by the worker (VOICECLONING_TASKS_TOPIC) and pushed back to it at /tasks."
+  value       = google_pubsub_topic.tasks.id
+}
+
+output "job_events_topic" {
+  description = "Pub/Sub topic of job notifications (VOICECLONING_EVENTS_TOPIC): subscribe to it to follow jobs; the module creates no subscription."
+  value       = google_pubsub_topic.job_events.id
+}
+
+output "push_subscriptions" {
+  description = "The worker's push subscriptions (storage, tasks): 600 s ack deadline, exponential retry, dead-letter policy, OIDC."
+  value       = { for k, s in google_pubsub_subscription.push : k => s.id }
 }
 
 output "dead_letter_topic" {
-  description = "Pub/Sub topic that receives storage events after max_delivery_attempts failed deliveries."
+  description = "Pub/Sub topic that receives messages after max_delivery_attempts failed deliveries."
   value       = google_pubsub_topic.dead_letter.id
 }
 
 output "dead_letter_subscription" {
-  description = "Pull subscription that keeps dead-lettered events for inspection and replay."
+  description = "Pull subscription that keeps dead-lettered messages for inspection and replay."
   value       = google_pubsub_subscription.dead_letter.id
 }
 
-output "dead_letter_setup_command" {
-  description = "Run once after apply (and after the trigger is recreated): attaches the dead-letter policy to the Eventarc-managed subscription, which Terraform cannot manage."
-  value       = local.dead_letter_setup_command
+output "supported_backlog" {
+  description = "Full-length deliveries (worker_timeout_seconds each) that can queue ahead of a message before it is dead-lettered, from max_delivery_attempts, the retry policy and worker_max_instances."
+  value       = local.supported_backlog
 }

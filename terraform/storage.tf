@@ -1,5 +1,5 @@
-# Two buckets. The worker is triggered by the input bucket and writes only to
-# the output bucket, so its own writes can never trigger it again.
+# Two buckets. The input bucket's notifications (pubsub.tf) reach the worker,
+# which writes only to the output bucket, so its own writes can never trigger it again.
 
 # Creating this data source also creates the Cloud Storage service agent.
 data "google_storage_project_service_account" "gcs" {
@@ -17,12 +17,15 @@ resource "google_kms_crypto_key_iam_member" "gcs_cmek" {
 }
 
 locals {
+  # Retention (var.retention_days, also VOICECLONING_RETENTION_DAYS for the code):
+  # synthesised audio and rendered parts expire here, their Firestore documents
+  # by the TTL policy on expire_at (firestore.tf). Voices and their latents stay.
   # Lifecycle prefixes cannot hold wildcards, so users/<uid>/outputs/... is
   # matched as "under users/ and ends in an audio extension": latents under
   # users/<uid>/voices/ are not audio files and survive.
   output_expiry_candidates = {
     outputs = {
-      prefixes = ["outputs/"]
+      prefixes = ["outputs/", "parts/"]
       suffixes = null
     }
     user_outputs = {
@@ -30,7 +33,7 @@ locals {
       suffixes = [".wav", ".mp3", ".ogg", ".opus", ".flac"]
     }
   }
-  output_expiry_rules = { for k, v in local.output_expiry_candidates : k => v if var.output_retention_days > 0 }
+  output_expiry_rules = { for k, v in local.output_expiry_candidates : k => v if var.retention_days > 0 }
 }
 
 resource "google_storage_bucket" "input" {
@@ -86,7 +89,7 @@ resource "google_storage_bucket" "output" {
     for_each = local.output_expiry_rules
     content {
       condition {
-        age            = var.output_retention_days
+        age            = var.retention_days
         matches_prefix = lifecycle_rule.value.prefixes
         matches_suffix = lifecycle_rule.value.suffixes
       }

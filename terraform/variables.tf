@@ -13,7 +13,7 @@ variable "project_id" {
 }
 
 variable "region" {
-  description = "Region for Cloud Run, Eventarc, Artifact Registry and both buckets (an Eventarc Storage trigger must share its bucket's location). Pick a region with Cloud Run L4 GPUs if gpu = true."
+  description = "Region for Cloud Run, Artifact Registry and both buckets. Pick a region with Cloud Run L4 GPUs if gpu = true."
   type        = string
   default     = "europe-west1"
 
@@ -89,14 +89,14 @@ variable "bucket_force_destroy" {
   default     = false
 }
 
-variable "output_retention_days" {
-  description = "Delete objects under outputs/ and users/*/outputs/ in the output bucket after this many days. 0 keeps them forever."
+variable "retention_days" {
+  description = "VOICECLONING_RETENTION_DAYS: keep finished work this many days. The output bucket deletes outputs/, parts/ and users/*/outputs/ audio older than this (voice latents stay), and a Firestore TTL policy deletes job and part documents after their expire_at, which the code sets. 0 keeps everything forever."
   type        = number
   default     = 30
 
   validation {
-    condition     = var.output_retention_days >= 0 && floor(var.output_retention_days) == var.output_retention_days
-    error_message = "output_retention_days must be a whole number of days, 0 or more."
+    condition     = var.retention_days >= 0 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number of days, 0 or more."
   }
 }
 
@@ -208,7 +208,7 @@ variable "worker_image" {
 }
 
 variable "artifact_untagged_retention_days" {
-  description = "Artifact Registry cleanup policy: delete untagged images older than this many days."
+  description = "Artifact Registry cleanup policy: delete untagged images older than this many days, except the digests var.image / var.worker_image pin and the artifact_keep_recent_versions newest."
   type        = number
   default     = 30
 
@@ -218,8 +218,19 @@ variable "artifact_untagged_retention_days" {
   }
 }
 
+variable "artifact_keep_recent_versions" {
+  description = "Artifact Registry cleanup policy: never delete the newest this-many versions of each image (rollback targets, revisions still running an older digest)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.artifact_keep_recent_versions >= 1 && floor(var.artifact_keep_recent_versions) == var.artifact_keep_recent_versions
+    error_message = "artifact_keep_recent_versions must be a whole number, 1 or more."
+  }
+}
+
 # ---------------------------------------------------------------------------
-# Worker service (CloudEvent target on_object_finalized)
+# Worker service (HTTP target on_push: POST /storage, POST /tasks)
 # ---------------------------------------------------------------------------
 
 variable "worker_cpu" {
@@ -234,7 +245,7 @@ variable "worker_cpu" {
 }
 
 variable "worker_memory" {
-  description = "Memory per worker instance without a GPU (Cloud Run memory limit, e.g. 4Gi). XTTS-v2 needs about 4 GiB."
+  description = "Memory per worker instance without a GPU (Cloud Run memory limit, e.g. 4Gi). XTTS-v2 needs about 4 GiB. Must fit worker_cpu in Cloud Run's table: 1 vCPU up to 4Gi, 2 up to 8Gi, 4 from 2Gi to 16Gi, 6 from 4Gi to 24Gi, 8 from 4Gi to 32Gi (checked at plan)."
   type        = string
   default     = "4Gi"
 
@@ -245,7 +256,7 @@ variable "worker_memory" {
 }
 
 variable "gpu" {
-  description = "Run the worker on one NVIDIA L4 GPU (node_selector accelerator nvidia-l4). Use an image built from Dockerfile.gpu (worker_image) and a region that offers Cloud Run GPUs."
+  description = "Run the worker on one NVIDIA L4 GPU (node_selector accelerator nvidia-l4). Requires worker_image (the Dockerfile.gpu build), a region that offers Cloud Run GPUs, and GPU quota (gpu_instance_quota); all checked at plan."
   type        = bool
   default     = false
 }
@@ -262,13 +273,24 @@ variable "gpu_cpu" {
 }
 
 variable "gpu_memory" {
-  description = "Memory per worker instance when gpu = true. Cloud Run requires at least 16Gi with an L4."
+  description = "Memory per worker instance when gpu = true. Cloud Run requires at least 16Gi with an L4; at most 16Gi with 4 vCPU, 24Gi with 6, 32Gi with 8."
   type        = string
   default     = "16Gi"
 
   validation {
-    condition     = can(regex("^[0-9]+Gi$", var.gpu_memory)) && try(tonumber(trimsuffix(var.gpu_memory, "Gi")) >= 16, false)
-    error_message = "gpu_memory must be at least 16Gi, written in Gi (e.g. 16Gi, 32Gi)."
+    condition     = can(regex("^[0-9]+Gi$", var.gpu_memory)) && try(tonumber(trimsuffix(var.gpu_memory, "Gi")) >= 16 && tonumber(trimsuffix(var.gpu_memory, "Gi")) <= 32, false)
+    error_message = "gpu_memory must be 16Gi to 32Gi, written in Gi (e.g. 16Gi, 24Gi)."
+  }
+}
+
+variable "gpu_instance_quota" {
+  description = "With gpu = true: the Cloud Run L4 GPU quota granted to the project in var.region (instances, one GPU each; the no-zonal-redundancy quota when gpu_zonal_redundancy_disabled). There is no quota by default: request it first (docs/DEPLOY.md step 0). worker_max_instances must not exceed it."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.gpu_instance_quota >= 0 && floor(var.gpu_instance_quota) == var.gpu_instance_quota
+    error_message = "gpu_instance_quota must be a whole number, 0 or more."
   }
 }
 
@@ -290,7 +312,7 @@ variable "worker_min_instances" {
 }
 
 variable "worker_max_instances" {
-  description = "Maximum worker instances; with concurrency 1 this is also the number of jobs processed in parallel."
+  description = "The fan-out width: maximum worker instances, and with concurrency 1 the number of parts (render / assemble tasks, or storage events) processed at once. With gpu = true, at most gpu_instance_quota."
   type        = number
   default     = 5
 
@@ -301,13 +323,13 @@ variable "worker_max_instances" {
 }
 
 variable "worker_timeout_seconds" {
-  description = "Request timeout of the worker. Event deliveries get at most 600 s (Pub/Sub push ack deadline), so longer values would only waste work."
+  description = "Request timeout of the worker. A push delivery's ack deadline (its request timeout) is 600 s, Pub/Sub's maximum, and includes a cold start and queueing: the worker's timeout stays at least 60 s below it, or Pub/Sub redelivers work that is still running."
   type        = number
-  default     = 600
+  default     = 540
 
   validation {
-    condition     = var.worker_timeout_seconds >= 60 && var.worker_timeout_seconds <= 600
-    error_message = "worker_timeout_seconds must be between 60 and 600."
+    condition     = var.worker_timeout_seconds >= 60 && var.worker_timeout_seconds <= 540
+    error_message = "worker_timeout_seconds must be between 60 and 540 (60 s below the 600 s push ack deadline)."
   }
 }
 
@@ -457,9 +479,9 @@ variable "log_level" {
 # ---------------------------------------------------------------------------
 
 variable "max_delivery_attempts" {
-  description = "Pub/Sub deliveries of one storage event before it is dead-lettered (5-100). Applied to the Eventarc-managed subscription by the command in the dead_letter_setup_command output."
+  description = "Pub/Sub deliveries of one message (storage event or part task) before it is dead-lettered (5-100). A 429 from a busy worker counts as an attempt, so this sizes the backlog that can wait without being dead-lettered: about (sum of the retry waits) x worker_max_instances / worker_timeout_seconds full-length deliveries, the supported_backlog output. The default, 100, with the retry policy (10 s doubling to 600 s) waits about 15.7 h: ~522 deliveries of 540 s at 5 instances."
   type        = number
-  default     = 10
+  default     = 100
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
@@ -468,7 +490,7 @@ variable "max_delivery_attempts" {
 }
 
 variable "dead_letter_retention_days" {
-  description = "How long dead-lettered events stay in the dead-letter subscription for inspection or replay (1-7 days)."
+  description = "How long dead-lettered messages stay in the dead-letter subscription for inspection or replay (1-7 days)."
   type        = number
   default     = 7
 
@@ -503,5 +525,22 @@ variable "failed_jobs_alert_threshold" {
   validation {
     condition     = var.failed_jobs_alert_threshold >= 0
     error_message = "failed_jobs_alert_threshold must be 0 or more."
+  }
+}
+
+variable "pubsub_agent_token_creator" {
+  description = "Grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the push service account. Needed only in projects created before 8 April 2021, where Pub/Sub cannot otherwise sign the push OIDC tokens (pushes then fail with 401/403)."
+  type        = bool
+  default     = false
+}
+
+variable "webhook_secret_id" {
+  description = "Optional Secret Manager secret (its ID in this project) whose latest version becomes the worker's VOICECLONING_WEBHOOK_SECRET; the worker's service account gets secretAccessor on it only then. Null: no webhook secret."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.webhook_secret_id == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.webhook_secret_id))
+    error_message = "webhook_secret_id must be a secret ID in this project (letters, digits, '_' and '-'), not a path or version."
   }
 }

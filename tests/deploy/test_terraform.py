@@ -2,8 +2,8 @@
 
 Parsed with python-hcl2 (providers cannot be fetched here, so there is no
 `terraform validate`/`plan`): these tests assert on the configuration itself.
-checkov has no checks for Cloud Run v2 IAM, Eventarc or Firestore; those are
-covered here.
+checkov has no checks for Cloud Run v2 IAM, Pub/Sub delivery settings or
+Firestore; those are covered here (delivery in test_delivery.py).
 """
 
 from __future__ import annotations
@@ -21,23 +21,24 @@ from voicecloning.web_settings import CLOUD_RUN_REQUEST_LIMIT
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 
 # Every role a service account of ours may hold, and where. Anything else fails.
+# No logging.logWriter / monitoring.metricWriter: Cloud Run ships stdout itself and no custom metrics exist.
 ALLOWED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "worker": {
         ("project", "roles/datastore.user"),
-        ("project", "roles/logging.logWriter"),
-        ("project", "roles/monitoring.metricWriter"),
         ("google_storage_bucket.input", "roles/storage.objectViewer"),
-        ("google_storage_bucket.output", "roles/storage.objectAdmin"),
+        # Less than objectAdmin (no object ACL / IAM management): create, read, list, overwrite, delete.
+        ("google_storage_bucket.output", "roles/storage.objectUser"),
+        ("google_pubsub_topic.tasks", "roles/pubsub.publisher"),
+        ("google_pubsub_topic.job_events", "roles/pubsub.publisher"),
+        # Only with var.webhook_secret_id (count), on that secret only.
+        ("${var.webhook_secret_id}", "roles/secretmanager.secretAccessor"),
     },
     "api": {
-        ("project", "roles/logging.logWriter"),
-        ("project", "roles/monitoring.metricWriter"),
         # The web page's routes: create users/<uid>/{voices,requests}/ uploads, read users/<uid>/outputs/.
         ("google_storage_bucket.input", "roles/storage.objectUser"),
         ("google_storage_bucket.output", "roles/storage.objectViewer"),
     },
-    "trigger": {
-        ("project", "roles/eventarc.eventReceiver"),
+    "push": {
         ("google_cloud_run_v2_service.worker", "roles/run.invoker"),
     },
 }
@@ -75,9 +76,10 @@ WEB_ENV = {
 def iam_grants(module: Module) -> list[dict[str, Any]]:
     """Every IAM member resource as {address, scope, roles, member}, roles resolved through for_each.
 
-    Two for_each shapes are understood: ``toset(local.roles)`` with ``role = each.value`` (one grant
-    per role, on the resource's own target), and ``local.grants``, a map of ``{bucket, role}`` objects
-    with ``bucket = each.value.bucket`` and ``role = each.value.role`` (one grant per entry).
+    Three for_each shapes are understood: ``toset(local.roles)`` with ``role = each.value`` (one grant
+    per role, on the resource's own target); ``local.grants``, a map of ``{bucket, role}`` objects
+    with ``bucket = each.value.bucket`` and ``role = each.value.role`` (one grant per entry); and
+    ``local.targets``, a map of targets with ``<target> = each.value`` and a literal role.
     """
     grants = []
     for address, body in module.resources().items():
@@ -96,7 +98,7 @@ def iam_grants(module: Module) -> list[dict[str, Any]]:
 
 def _grant_targets(module: Module, address: str, body: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(target expression, roles) pairs of one IAM member resource."""
-    target = body.get("bucket") or body.get("name") or body.get("topic") or body.get("subscription") or ""
+    target = next((body[k] for k in TARGET_KEYS if body.get(k)), "")
     role = body["role"]
     if role in ("${each.value}", "${each.key}"):
         match = re.fullmatch(r"\$\{toset\(local\.(\w+)\)\}", body.get("for_each", ""))
@@ -111,7 +113,14 @@ def _grant_targets(module: Module, address: str, body: dict[str, Any]) -> list[t
             assert "${" not in entry["role"], f"{address}[{key}]: role {entry['role']!r} is not a literal"
         return [(entry["bucket"], [entry["role"]]) for entry in entries.values()]
     assert "${" not in role, f"{address}: role {role!r} is not a literal"
+    if target == "${each.value}":
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", body.get("for_each", ""))
+        assert match, f"{address}: target comes from for_each {body.get('for_each')!r}, which the test cannot resolve"
+        return [(value, [role]) for value in module.locals[match.group(1)].values()]
     return [(target, [role])]
+
+
+TARGET_KEYS = ("bucket", "name", "topic", "subscription", "secret_id", "service_account_id")
 
 
 def service_account_of(member: str) -> str | None:
@@ -141,9 +150,10 @@ def env_of(module: Module, service: str) -> dict[str, str]:
     """The environment a service gets: its dynamic env for_each over merged locals."""
     container = one(template(module, service)["containers"])
     dynamic_env = [d["env"] for d in container.get("dynamic", []) if "env" in d]
-    assert len(dynamic_env) == 1, f"{service}: expected one dynamic env block"
-    source = re.fullmatch(r"\$\{local\.(\w+)\}", dynamic_env[0]["for_each"])
-    assert source, f"{service}: env for_each should be a local"
+    from_locals = [e for e in dynamic_env if re.fullmatch(r"\$\{local\.\w+\}", e["for_each"])]
+    assert len(from_locals) == 1, f"{service}: expected one dynamic env block over a local"
+    source = re.fullmatch(r"\$\{local\.(\w+)\}", from_locals[0]["for_each"])
+    assert source
     return resolve_env_local(module, source.group(1))
 
 
@@ -165,7 +175,7 @@ def resolve_env_local(module: Module, name: str) -> dict[str, str]:
 def test_worker_service_is_never_public(module: Module) -> None:
     """No IAM grant on the worker service names allUsers or allAuthenticatedUsers, and its ingress is internal."""
     on_worker = [g for g in iam_grants(module) if "google_cloud_run_v2_service.worker" in g["scope"]]
-    assert on_worker, "expected at least the trigger's run.invoker grant on the worker"
+    assert on_worker, "expected at least the push service account's run.invoker grant on the worker"
     for grant in on_worker:
         assert grant["member"] not in PUBLIC_MEMBERS, f"{grant['address']} makes the worker public"
     worker = module.resource("google_cloud_run_v2_service.worker")
@@ -190,7 +200,7 @@ def test_iam_is_additive_only(module: Module) -> None:
 
 
 def test_service_accounts_hold_only_allowed_roles(module: Module) -> None:
-    """Every role granted to the worker, API and trigger service accounts is on the allowed list, at the allowed scope."""
+    """Every role granted to the worker, API and push service accounts is on the allowed list, at the allowed scope."""
     granted: dict[str, set[tuple[str, str]]] = {sa: set() for sa in ALLOWED_GRANTS}
     for grant in iam_grants(module):
         sa = service_account_of(grant["member"])
@@ -214,11 +224,14 @@ def test_service_accounts_hold_the_roles_they_need(module: Module) -> None:
     assert granted == ALLOWED_GRANTS
 
 
-def test_storage_service_agent_may_publish_events(module: Module) -> None:
-    """The Cloud Storage service agent gets roles/pubsub.publisher, without which Storage triggers never fire."""
-    grant = module.resource("google_project_iam_member.gcs_agent_pubsub_publisher")
-    assert grant["role"] == "roles/pubsub.publisher"
-    assert "data.google_storage_project_service_account.gcs" in refs(grant["member"])
+def test_no_project_wide_grants_but_firestore(module: Module) -> None:
+    """The only project-level role of ours is the worker's datastore.user; nothing holds logWriter / metricWriter."""
+    project_grants = {
+        (service_account_of(g["member"]), r) for g in iam_grants(module) if g["scope"] == "project" for r in g["roles"]
+    }
+    assert project_grants == {("worker", "roles/datastore.user")}
+    text = " ".join(p.read_text() for p in TERRAFORM_DIR.glob("*.tf"))
+    assert '"roles/logging.logWriter"' not in text and '"roles/monitoring.metricWriter"' not in text
 
 
 def test_every_role_has_a_reason() -> None:
@@ -241,30 +254,19 @@ def test_the_web_page_requires_a_public_api(module: Module) -> None:
     assert "http_api_public = true" in message
 
 
-# --------------------------------------------------------------------------- trigger and buckets
+# --------------------------------------------------------------------------- buckets
 
 
-def test_trigger_fires_on_finalized_objects_of_the_input_bucket(module: Module) -> None:
-    """Eventarc sends google.cloud.storage.object.v1.finalized from the input bucket to the worker, as the trigger SA."""
-    trigger = module.resource("google_eventarc_trigger.object_finalized")
-    criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
-    assert criteria == {
-        "type": "google.cloud.storage.object.v1.finalized",
-        "bucket": "${google_storage_bucket.input.name}",
-    }
-    destination = one(one(trigger["destination"])["cloud_run_service"])
-    assert refs(destination["service"]) == {"google_cloud_run_v2_service.worker"}
-    assert refs(trigger["service_account"]) == {"google_service_account.trigger"}
-
-
-def test_output_bucket_is_never_the_trigger_bucket(module: Module) -> None:
-    """The worker writes to a bucket other than the one that triggers it, and cannot write to the trigger bucket."""
-    trigger = module.resource("google_eventarc_trigger.object_finalized")
-    trigger_bucket = {c["value"] for c in trigger["matching_criteria"] if c["attribute"] == "bucket"}
+def test_output_bucket_is_never_the_notifying_bucket(module: Module) -> None:
+    """The worker writes to a bucket other than the one whose notifications reach it, and cannot write to that one."""
+    notification = module.resource("google_storage_notification.input_finalized")
+    assert refs(notification["bucket"]) == {"google_storage_bucket.input"}
     env = env_of(module, "worker")
     assert refs(env["VOICECLONING_OUTPUT_BUCKET"]) == {"google_storage_bucket.output"}
     assert refs(env["VOICECLONING_INPUT_BUCKET"]) == {"google_storage_bucket.input"}
-    assert refs(sorted(trigger_bucket)) == {"google_storage_bucket.input"}
+    assert [a for a in module.resources("google_storage_notification")] == [
+        "google_storage_notification.input_finalized"
+    ]
 
     input_name = module.resource("google_storage_bucket.input")["name"]
     output_name = module.resource("google_storage_bucket.output")["name"]
@@ -302,14 +304,15 @@ def test_buckets_are_private_and_protected(module: Module) -> None:
 
 
 def test_outputs_expire_but_voice_latents_do_not(module: Module) -> None:
-    """The output bucket deletes synthesised audio after var.output_retention_days and spares voices/ latents."""
+    """The output bucket deletes synthesised audio and parts after var.retention_days and spares voices/ latents."""
     output = module.resource("google_storage_bucket.output")
     rule = [d["lifecycle_rule"] for d in output["dynamic"] if "lifecycle_rule" in d][0]
     condition = one(one(rule["content"])["condition"])
-    assert condition["age"] == "${var.output_retention_days}"
+    assert condition["age"] == "${var.retention_days}"
+    assert "var.retention_days > 0" in module.locals["output_expiry_rules"]
     candidates = module.locals["output_expiry_candidates"]
     prefixes = [p for rule in candidates.values() for p in rule["prefixes"]]
-    assert "outputs/" in prefixes
+    assert {"outputs/", "parts/"} <= set(prefixes)
     assert not any(p.startswith("voices") for p in prefixes)
     user_rule = next(r for r in candidates.values() if r["prefixes"] == ["users/"])
     assert user_rule["suffixes"], "users/ expiry must be narrowed to audio files, or it deletes users' voice latents"
@@ -323,10 +326,12 @@ def test_worker_processes_one_request_per_instance(module: Module) -> None:
     assert template(module, "worker")["max_instance_request_concurrency"] == 1
 
 
-def test_worker_timeout_fits_the_event_delivery_deadline(module: Module) -> None:
-    """The worker's request timeout can never exceed 600 s, the Eventarc / Pub/Sub push deadline."""
+def test_worker_timeout_stays_below_the_ack_deadline_with_headroom(module: Module) -> None:
+    """The worker's request timeout is at most 540 s, 60 s below the push subscriptions' 600 s ack deadline."""
     limit, _ = seconds(module, template(module, "worker")["timeout"])
-    assert limit <= 600
+    assert module.locals["ack_deadline_seconds"] == 600
+    assert limit + 60 <= module.locals["ack_deadline_seconds"]
+    assert module.variables["worker_timeout_seconds"]["default"] == 540
 
 
 def test_worker_defaults_to_two_cpus_and_4gi(module: Module) -> None:
@@ -365,7 +370,7 @@ def test_services_have_deletion_protection(module: Module, service: str) -> None
     assert module.variables["deletion_protection"]["default"] is True
 
 
-@pytest.mark.parametrize(("service", "target"), [("worker", "on_object_finalized"), ("api", "http_api")])
+@pytest.mark.parametrize(("service", "target"), [("worker", "on_push"), ("api", "http_api")])
 def test_services_get_the_whole_env_contract(module: Module, service: str, target: str) -> None:
     """Each service receives every variable the settings module reads in the cloud, and its own FUNCTION_TARGET."""
     env = env_of(module, service)
@@ -453,27 +458,81 @@ def test_security_rules_are_released_from_the_rules_file(module: Module) -> None
     assert "google_firebaserules_ruleset.firestore" in refs(release["ruleset_name"])
 
 
-def test_dead_letters_are_kept_and_alerted_on(module: Module) -> None:
-    """A dead-letter topic with a subscription that keeps messages, the Pub/Sub agent's roles, and an alert on it."""
-    sub = module.resource("google_pubsub_subscription.dead_letter")
-    assert refs(sub["topic"]) == {"google_pubsub_topic.dead_letter"}
-    publisher = module.resource("google_pubsub_topic_iam_member.pubsub_agent_dead_letter_publisher")
-    assert publisher["role"] == "roles/pubsub.publisher" and "gcp-sa-pubsub" in module.locals["pubsub_agent"]
-    subscriber = module.resource("google_pubsub_subscription_iam_member.pubsub_agent_trigger_subscriber")
-    assert "google_eventarc_trigger.object_finalized" in refs(subscriber["subscription"])
-    command = module.locals["dead_letter_setup_command"]
-    assert "gcloud pubsub subscriptions update" in command and "--dead-letter-topic" in command
-    alert = one(module.resource("google_monitoring_alert_policy.dead_letters")["conditions"])
-    assert "google_pubsub_subscription.dead_letter" in refs(one(alert["condition_threshold"])["filter"])
-
-
 def test_failed_jobs_are_counted_and_alerted_on(module: Module) -> None:
     """A log-based metric counts failed-job entries of the worker, and an alert policy watches it."""
     metric = module.resource("google_logging_metric.failed_jobs")
     assert 'jsonPayload.status=\\"failed\\"' in metric["filter"] or 'jsonPayload.status="failed"' in metric["filter"]
     assert "job failed" in metric["filter"]
-    alert = one(module.resource("google_monitoring_alert_policy.failed_jobs")["conditions"])
+    policy = module.resource("google_monitoring_alert_policy.failed_jobs")
+    alert = one(policy["conditions"])
     assert "google_logging_metric.failed_jobs" in refs(one(alert["condition_threshold"])["filter"])
+
+
+def test_failed_jobs_alert_waits_until_its_new_metric_is_visible(module: Module) -> None:
+    """A new log-based metric 404s in Monitoring for minutes: the alert waits on a time_sleep after the metric."""
+    policy = module.resource("google_monitoring_alert_policy.failed_jobs")
+    assert "time_sleep.failed_jobs_metric_visible" in refs(policy["depends_on"])
+    sleep = module.resource("time_sleep.failed_jobs_metric_visible")
+    assert "google_logging_metric.failed_jobs" in refs(sleep["triggers"])
+    assert int(sleep["create_duration"].rstrip("s")) >= 60
+
+
+def test_firebase_project_waits_for_its_api(module: Module) -> None:
+    """google_firebase_project depends on the API enablement, like every other resource."""
+    firebase = module.resource("google_firebase_project.this")
+    assert "google_project_service.apis" in refs(firebase["depends_on"])
+
+
+def test_retention_deletes_job_and_part_documents_by_ttl(module: Module) -> None:
+    """With retention_days > 0: TTL policies on expire_at for the jobs and parts collection groups, not indexed."""
+    field = module.resource("google_firestore_field.expire_at")
+    assert field["for_each"] == '${var.retention_days > 0 ? toset(["jobs", "parts"]) : toset([])}'
+    assert field["collection"] == "${each.value}" and field["field"] == "expire_at"
+    assert field["ttl_config"] == [{}] and field["index_config"] == [{}]
+    assert module.variables["retention_days"]["default"] == 30
+    assert env_of(module, "worker")["VOICECLONING_RETENTION_DAYS"] == "${tostring(var.retention_days)}"
+
+
+def test_artifact_cleanup_keeps_deployed_digests(module: Module) -> None:
+    """Untagged images are deleted after a while, but never the digests this module deploys, nor the newest ones."""
+    repo = module.resource("google_artifact_registry_repository.images")
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert policies["delete-old-untagged"]["action"] == "DELETE"
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert one(policies["keep-recent"]["most_recent_versions"])["keep_count"] == "${var.artifact_keep_recent_versions}"
+    deployed = one([d["cleanup_policies"] for d in repo["dynamic"] if "cleanup_policies" in d])
+    content = one(deployed["content"])
+    assert content["action"] == "KEEP"
+    assert one(content["condition"])["version_name_prefixes"] == "${local.deployed_digests}"
+    assert {"var.image", "var.worker_image"} <= refs(module.locals["deployed_digests"])
+
+
+def test_gpu_worker_needs_the_gpu_image_and_quota(module: Module) -> None:
+    """gpu = true fails at plan without worker_image, and when worker_max_instances exceeds the granted GPU quota."""
+    worker = module.resource("google_cloud_run_v2_service.worker")
+    conditions = [p["condition"] for lc in worker["lifecycle"] for p in lc["precondition"]]
+    assert "${!var.gpu || var.worker_image != null}" in conditions
+    assert "${!var.gpu || var.worker_max_instances <= var.gpu_instance_quota}" in conditions
+    assert module.variables["gpu_instance_quota"]["default"] == 0
+
+
+CLOUD_RUN_MEMORY_MIB = {"1": (512, 4096), "2": (512, 8192), "4": (2048, 16384), "6": (4096, 24576), "8": (4096, 32768)}
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
+def test_memory_must_fit_the_cpu_count(module: Module, service: str) -> None:
+    """Cloud Run's CPU/memory table is encoded once and checked at plan for both services."""
+    assert {
+        k: (module.locals["memory_min_mib"][k], module.locals["memory_max_mib"][k]) for k in CLOUD_RUN_MEMORY_MIB
+    } == CLOUD_RUN_MEMORY_MIB
+    body = module.resource(f"google_cloud_run_v2_service.{service}")
+    conditions = " ".join(p["condition"] for lc in body["lifecycle"] for p in lc["precondition"])
+    assert "local.memory_min_mib[" in conditions and "local.memory_max_mib[" in conditions
+    default_cpu = module.variables["worker_cpu" if service == "worker" else "http_api_cpu"]["default"]
+    default_mem = module.variables["worker_memory" if service == "worker" else "http_api_memory"]["default"]
+    mib = int(default_mem[:-2]) * (1024 if default_mem.endswith("Gi") else 1)
+    low, high = CLOUD_RUN_MEMORY_MIB[default_cpu]
+    assert low <= mib <= high
 
 
 def test_web_page_gets_a_firebase_app_and_email_password_sign_in(module: Module) -> None:
@@ -558,7 +617,6 @@ def test_labels_on_every_resource_that_takes_them(module: Module) -> None:
         "google_pubsub_topic",
         "google_pubsub_subscription",
         "google_artifact_registry_repository",
-        "google_eventarc_trigger",
     )
     for address, body in module.resources().items():
         if address.split(".")[0] in labelled:
@@ -568,13 +626,25 @@ def test_labels_on_every_resource_that_takes_them(module: Module) -> None:
 
 
 def test_provider_versions_are_bounded(module: Module, example: Module) -> None:
-    """google and google-beta are pinned with a lower and an upper bound."""
+    """google, google-beta and time are pinned with a lower and an upper bound; google from 6.42."""
     for mod in (module, example):
         terraform = one(list(mod.blocks("terraform")))
         providers = one(terraform["required_providers"])
-        assert set(providers) == {"google", "google-beta"}
+        assert set(providers) == {"google", "google-beta", "time"}
         for name, spec in providers.items():
-            assert re.fullmatch(r">=\s*[\d.]+,\s*<\s*[\d.]+", spec["version"]), f"{name}: {spec['version']!r}"
+            match = re.fullmatch(r">=\s*([\d.]+),\s*<\s*[\d.]+", spec["version"])
+            assert match, f"{name}: {spec['version']!r}"
+            if name != "time":
+                # google_firestore_database.deletion_policy is no longer deprecated from 6.42.
+                assert tuple(map(int, match.group(1).split("."))) >= (6, 42), f"{name}: {spec['version']!r}"
+
+
+def test_example_providers_bill_the_project_for_user_credentials(example: Module) -> None:
+    """With application-default user credentials, Firebase / Identity Platform calls need a quota project."""
+    providers = {name: body for block in example.blocks("provider") for name, body in block.items()}
+    for name in ("google", "google-beta"):
+        assert providers[name]["user_project_override"] is True, name
+        assert providers[name]["billing_project"] == "${var.project_id}", name
 
 
 def test_example_uses_the_module(example: Module) -> None:

@@ -1,9 +1,12 @@
 # Minimal deployment of the voice-cloning service with the module in ../..
 #
+#   cd terraform/examples/basic
 #   cp terraform.tfvars.example terraform.tfvars   # then edit it
 #   terraform init && terraform apply
 #
 # See docs/DEPLOY.md for the order (repository, image, then everything).
+# Credentials: `gcloud auth application-default login` plus a quota project
+# (docs/DEPLOY.md step 0); the providers bill API calls to var.project_id.
 
 terraform {
   required_version = ">= 1.5, < 2.0"
@@ -11,11 +14,15 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.40, < 8.0"
+      version = ">= 6.42, < 8.0"
     }
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = ">= 6.40, < 8.0"
+      version = ">= 6.42, < 8.0"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0"
     }
   }
 }
@@ -48,6 +55,18 @@ variable "gpu" {
   default     = false
 }
 
+variable "gpu_instance_quota" {
+  description = "With gpu = true: the Cloud Run L4 GPU quota granted in the region (none by default; request it)."
+  type        = number
+  default     = 0
+}
+
+variable "worker_max_instances" {
+  description = "Parts rendered at once (worker instances, concurrency 1 each)."
+  type        = number
+  default     = 5
+}
+
 variable "alert_email" {
   description = "Optional e-mail address for alerts."
   type        = string
@@ -78,26 +97,34 @@ variable "deletion_protection" {
   default     = true
 }
 
+# With user credentials (application-default login), the Firebase and Identity Platform
+# APIs refuse calls without a quota project: bill every call to the project itself.
 provider "google" {
-  project = var.project_id
-  region  = var.region
+  project               = var.project_id
+  region                = var.region
+  user_project_override = true
+  billing_project       = var.project_id
 }
 
 provider "google-beta" {
-  project = var.project_id
-  region  = var.region
+  project               = var.project_id
+  region                = var.region
+  user_project_override = true
+  billing_project       = var.project_id
 }
 
 module "voicecloning" {
   source = "../.."
 
-  project_id          = var.project_id
-  region              = var.region
-  image               = var.image
-  worker_image        = var.worker_image
-  gpu                 = var.gpu
-  alert_email         = var.alert_email
-  deletion_protection = var.deletion_protection
+  project_id           = var.project_id
+  region               = var.region
+  image                = var.image
+  worker_image         = var.worker_image
+  gpu                  = var.gpu
+  gpu_instance_quota   = var.gpu_instance_quota
+  worker_max_instances = var.worker_max_instances
+  alert_email          = var.alert_email
+  deletion_protection  = var.deletion_protection
 
   enable_firebase = var.enable_firebase
   enable_web      = var.enable_web
@@ -129,9 +156,19 @@ output "http_api_url" {
   value       = module.voicecloning.http_api_url
 }
 
-output "dead_letter_setup_command" {
-  description = "Run once after apply to attach the dead-letter policy."
-  value       = module.voicecloning.dead_letter_setup_command
+output "job_events_topic" {
+  description = "Subscribe to this topic to follow jobs."
+  value       = module.voicecloning.job_events_topic
+}
+
+output "dead_letter_subscription" {
+  description = "Dead-lettered deliveries, kept for inspection."
+  value       = module.voicecloning.dead_letter_subscription
+}
+
+output "supported_backlog" {
+  description = "Full-length deliveries that can wait before one is dead-lettered."
+  value       = module.voicecloning.supported_backlog
 }
 
 output "web_config" {
