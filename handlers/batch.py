@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from handlers.outcome import Outcome, _sentence
+from handlers.outcome import Outcome
 from handlers.synthesize import JobSpec, plan_job
 from voicecloning import batch, records
 from voicecloning.errors import InvalidRequest
@@ -109,7 +109,7 @@ def _fail_batch(docs: DocumentStore, target: Route, generation: int, reason: str
         if doc is not None and records.generation_of(doc) >= generation:
             return None, False
         return {"batch_id": target.id, "owner": target.owner, "source": {"generation": str(generation)},
-                "status": "failed", "error": _sentence(reason), "total": 0, "done": 0, "failed": 0, "jobs": {},
+                "status": "failed", "error": reason[:1].upper() + reason[1:], "total": 0, "done": 0, "failed": 0, "jobs": {},
                 "created_at": now, "updated_at": now, "finished_at": now}, True
 
     recorded = docs.transact(target.doc_path, fn)

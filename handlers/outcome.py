@@ -83,7 +83,7 @@ def release_and_raise(
 def record_too_old(docs: DocumentStore, route: Route, event: StorageEvent, age_s: float, now: datetime) -> None:
     """An event past the maximum age is not processed, but its document says why."""
     source = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
-    kind = "job_id" if route.kind == "request" else "voice_id"
+    kind = {"request": "job_id", "batch": "batch_id"}.get(route.kind, "voice_id")
     opened, _doc = records.open_record(docs, route.doc_path, generation=event.generation, now=now, initial={
         "status": "queued" if route.kind == "request" else "processing", kind: route.id, "owner": route.owner,
         "source": source})

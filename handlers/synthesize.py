@@ -29,6 +29,7 @@ from voicecloning.stores.documents import DocumentStore
 from voicecloning.stores.queue import Task, TaskQueue
 
 log = logging.getLogger(__name__)
+PUBLISH_BATCH = 50  # part tasks per publish call while a book is planned
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,16 @@ def _plan(prepared: Prepared, spec: JobSpec, token: str, *, docs: DocumentStore,
                                  "lexicons_used": prepared.lexicons_used}):
         return None
     job = {"job_id": spec.route.id, "owner": spec.route.owner}
-    for part in parts:  # each part is queued as soon as its document exists: part 0 starts at once
+    batch: list[Task] = []
+    for part in parts:  # queued as soon as its document exists: part 0 at once, then in batches
         if open_part(docs, path, generation, part, job, clock()) == "stale":
             return None
-        tasks.publish([render_task(path, generation, part.index)])
+        batch.append(render_task(path, generation, part.index))
+        if part.index == 0 or len(batch) >= PUBLISH_BATCH:
+            tasks.publish(batch)
+            batch = []
+    if batch:
+        tasks.publish(batch)
     planned = records.finish(docs, path, generation=generation, token=token, now=clock(),
                              fields={"planned": True, "lease": None, "status": "processing"})
     return len(parts) if planned else None

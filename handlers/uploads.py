@@ -4,7 +4,7 @@ The HTTP function proxies the bytes (see docs/WEB.md for why not signed URLs):
 
     PUT  /voices/<voice_id>.<ext>   the body is a reference clip -> input users/<uid>/voices/<voice_id>.<ext>
     POST /jobs                      the body is a request JSON   -> input users/<uid>/requests/<job_id>.json
-    GET  /outputs/<job_id>.<ext>    the bytes of output           users/<uid>/outputs/<job_id>.<ext>
+    GET  /outputs/<job_id>.<ext>    the bytes of output (audio, .vtt, .srt): users/<uid>/outputs/<job_id>.<ext>
     GET  /outputs/<job_id>/parts/<n>.wav  one rendered part     users/<uid>/outputs/<job_id>/parts/<n>.wav
 
 Every object name is built here from the verified user id; nothing the caller
@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 
 from voicecloning.assembly import PART_FORMAT
 from voicecloning.audio.decode import INPUT_EXTENSIONS
+from voicecloning.captions import CONTENT_TYPES
+from voicecloning.captions import FORMATS as CAPTION_FORMATS
 from voicecloning.errors import InputError
 from voicecloning.request import OUTPUT_FORMATS, parse_request
 from voicecloning.routes import ID_RULE, part_name, valid_id
@@ -99,16 +101,16 @@ def submit_job(uid: str, body: bytes, *, inputs: BlobStore, limits: Limits, now:
 
 
 def read_output(uid: str, name: str, *, outputs: BlobStore) -> Download:
-    """The caller's finished audio ``<job_id>.<ext>`` or one rendered part ``<job_id>/parts/<n>.wav``;
-    ``UploadRejected`` (404) when there is none."""
+    """The caller's finished audio ``<job_id>.<ext>`` (or its captions, ``.vtt`` / ``.srt``) or one rendered
+    part ``<job_id>/parts/<n>.wav``; ``UploadRejected`` (404) when there is none."""
     job_id, slash, part = name.partition("/parts/")
     if slash:
         return _read_part(uid, job_id, part, outputs)
-    job_id, ext = split_name(name, OUTPUT_FORMATS, "output")
+    job_id, ext = split_name(name, (*OUTPUT_FORMATS, *CAPTION_FORMATS), "output")
     data = outputs.read(f"users/{uid}/outputs/{job_id}.{ext}")
     if data is None:
         raise UploadRejected(f"you have no finished audio named '{job_id}.{ext}'.", 404)
-    kind = AUDIO_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    kind = AUDIO_TYPES.get(ext) or CONTENT_TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return Download(data, kind, f"{job_id}.{ext}")
 
 

@@ -234,8 +234,8 @@ def _events(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from voicecloning.retention import sweep_local
     from voicecloning.settings import Product
-    from voicecloning.stores.blobs import LocalBlobStore
     from voicecloning.stores.documents import SqliteDocumentStore
+    from voicecloning.stores.folder import LocalBlobStore
 
     days = Product.from_env(os.environ).retention_days if args.days is None else args.days
     counts = sweep_local(LocalBlobStore(args.data / "output"), SqliteDocumentStore(args.data / "documents.sqlite3"),

@@ -20,8 +20,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from voicecloning.stores.blobs import LocalBlobStore
 from voicecloning.stores.documents import SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
 
 TTL_FIELD = "expire_at"
 TEXT_KEYS = frozenset({"text", "texts", "text_preview", "alias"})
@@ -64,8 +64,13 @@ def sweep_local(outputs: LocalBlobStore, docs: SqliteDocumentStore, now: datetim
     if days:
         cutoff = now - timedelta(days=days)
         for info in outputs.list(""):
-            created = datetime.fromtimestamp(info.generation / 1e9, UTC)
-            if is_output(info.name) and created <= cutoff:
+            if not is_output(info.name):
+                continue
+            try:  # the file's time: generations are a counter, not a clock
+                created = datetime.fromtimestamp((outputs.root / info.name).stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue
+            if created <= cutoff:
                 outputs.delete(info.name)
                 objects += 1
     return {"objects": objects, "documents": _expire_documents(docs, now)}

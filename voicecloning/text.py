@@ -45,10 +45,35 @@ def _segmenter(lang: str):  # type: ignore[no-untyped-def]
     return pysbd.Segmenter(language=lang, clean=False)
 
 
+BLOCK_CHARS = 2000  # pysbd's cost grows faster than the text: a book is segmented in blocks
+
+
+def _blocks(text: str) -> list[str]:
+    """``text`` cut at sentence-looking ends into blocks of about ``BLOCK_CHARS`` (never inside a sentence
+    that the simple rule sees; pysbd then applies its own rules inside each block)."""
+    if len(text) <= BLOCK_CHARS:
+        return [text]
+    blocks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for piece in _SENTENCE_END.split(text):
+        if current and size + len(piece) > BLOCK_CHARS:
+            blocks.append(" ".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += len(piece) + 1
+    if current:
+        blocks.append(" ".join(current))
+    return blocks
+
+
 def sentences(text: str, language: str) -> list[str]:
     """Sentences of ``text`` by the language's own rules where we have them."""
     lang = base_language(language)
-    parts = _segmenter(lang).segment(text) if lang in _PYSBD else _SENTENCE_END.split(text)
+    if lang not in _PYSBD:
+        parts = _SENTENCE_END.split(text)
+    else:
+        parts = [p for block in _blocks(text) for p in _segmenter(lang).segment(block)]
     return [p.strip() for p in parts if p and p.strip()]
 
 

@@ -21,7 +21,8 @@ from tests.support.servers import Server, firestore_emulator
 PROJECT = "demo-voicecloning"
 RULES = Path(__file__).resolve().parents[2] / "terraform" / "firestore.rules"
 OWNER = {"Authorization": "Bearer owner"}
-SEEDED = ["users/u1/jobs/j1", "users/u1/voices/v1", "users/u2/jobs/j2", "jobs/j1", "voices/v1"]
+SEEDED = ["users/u1/jobs/j1", "users/u1/voices/v1", "users/u2/jobs/j2", "jobs/j1", "voices/v1",
+          "users/u1/jobs/j1/parts/0", "users/u1/jobs/j1/parts/1", "users/u2/jobs/j2/parts/0", "jobs/j1/parts/0"]
 
 
 def id_token(uid: str) -> dict[str, str]:
@@ -79,7 +80,7 @@ def test_owner_token_sees_seeded_documents(emulator: Server) -> None:
         assert get(emulator, path, OWNER) == 200
 
 
-@pytest.mark.parametrize("path", ["users/u1/jobs/j1", "users/u1/voices/v1"])
+@pytest.mark.parametrize("path", ["users/u1/jobs/j1", "users/u1/voices/v1", "users/u1/jobs/j1/parts/0"])
 def test_user_reads_own_jobs_and_voices(emulator: Server, path: str) -> None:
     assert get(emulator, path, id_token("u1")) == 200
 
@@ -90,7 +91,22 @@ def test_user_lists_own_jobs(emulator: Server) -> None:
     assert [d["name"].rsplit("/", 1)[1] for d in response.json()["documents"]] == ["j1"]
 
 
-@pytest.mark.parametrize("path", ["users/u2/jobs/j2", "users/u1/jobs/j1"])
+def test_user_lists_the_parts_of_own_job(emulator: Server) -> None:
+    """The page listens to users/<uid>/jobs/<job_id>/parts while a long job renders."""
+    response = requests.get(f"{docs_url(emulator)}/users/u1/jobs/j1/parts", headers=id_token("u1"), timeout=10)
+    assert response.status_code == 200
+    assert sorted(d["name"].rsplit("/", 1)[1] for d in response.json()["documents"]) == ["0", "1"]
+
+
+def test_user_cannot_list_the_parts_of_another_users_job(emulator: Server) -> None:
+    for path, uid in [("users/u2/jobs/j2/parts", "u1"), ("users/u1/jobs/j1/parts", "u2"), ("jobs/j1/parts", "u1")]:
+        response = requests.get(f"{docs_url(emulator)}/{path}", headers=id_token(uid), timeout=10)
+        assert response.status_code == 403, path
+    assert requests.get(f"{docs_url(emulator)}/users/u1/jobs/j1/parts", timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["users/u2/jobs/j2", "users/u1/jobs/j1", "users/u2/jobs/j2/parts/0",
+                                  "users/u1/jobs/j1/parts/0"])
 def test_user_cannot_read_another_users_documents(emulator: Server, path: str) -> None:
     other = "u1" if path.startswith("users/u2") else "u2"
     assert get(emulator, path, id_token(other)) == 403
@@ -106,7 +122,7 @@ def test_unauthenticated_clients_read_nothing(emulator: Server, path: str) -> No
     assert get(emulator, path) == 403
 
 
-@pytest.mark.parametrize("path", ["jobs/j1", "voices/v1"])
+@pytest.mark.parametrize("path", ["jobs/j1", "voices/v1", "jobs/j1/parts/0"])
 def test_top_level_documents_are_server_only(emulator: Server, path: str) -> None:
     assert get(emulator, path, id_token("u1")) == 403
 
@@ -121,6 +137,9 @@ def test_top_level_documents_are_server_only(emulator: Server, path: str) -> Non
         ("create", "users/u1/voices/new"),
         ("update", "users/u1/voices/v1"),
         ("delete", "users/u1/voices/v1"),
+        ("create", "users/u1/jobs/j1/parts/9"),
+        ("update", "users/u1/jobs/j1/parts/0"),
+        ("delete", "users/u1/jobs/j1/parts/1"),
         ("create", "jobs/new"),
         ("update", "jobs/j1"),
         ("delete", "voices/v1"),

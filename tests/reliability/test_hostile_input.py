@@ -143,7 +143,8 @@ CASES = [
         "at most 8"),
     req("json-not-utf8", lambda: '{"text": "café", "voice_id": "h-ok"}'.encode("latin-1"), "not UTF-8",
         "save it as UTF-8"),
-    req("json-over-size-limit", lambda: _ok(text="word " * 60_000), "the limit is 262,144 bytes"),
+    req("json-over-size-limit", lambda: _ok(text="Hello.")[:-1] + b" " * (4 * 1024 * 1024) + b"}",
+        "bytes; the limit is 4,194,304 bytes"),
     req("json-empty-file", lambda: b"", "request file is empty"),
     req("text-missing", lambda: _json(voice_id="h-ok"), "'text' is missing"),
     req("voice-missing", lambda: _json(text="Hello."), "'voice_id' is missing"),
@@ -151,7 +152,7 @@ CASES = [
     req("voice-not-a-string", lambda: _ok(voice_id=["h-ok"]), "'voice_id' is not a valid voice id"),
     req("text-empty", lambda: _ok(text=""), "'text' is empty"),
     req("text-whitespace", lambda: _ok(text=" \n\t "), "'text' is empty"),
-    req("text-over-length-limit", lambda: _ok(text="a" * 20_001), "20,001 characters", "limit is 20,000"),
+    req("text-over-length-limit", lambda: _ok(text="a" * 500_001), "500,001 characters", "limit is 500,000"),
     req("text-only-punctuation", lambda: _ok(text="?!... ,;: --"), "no words to speak"),
     req("text-only-emoji", lambda: _ok(text="😀🎉👍"), "no words to speak"),
     req("unknown-voice", lambda: _ok(voice_id="h-nobody"), "voice 'h-nobody' does not exist",
@@ -171,7 +172,8 @@ CASES = [
     req("unknown-field", lambda: _json(txt="Hello.", voice_id="h-ok"), "unknown field 'txt'", "Did you mean 'text'?"),
     req("items-empty", lambda: _json(items=[], voice_id="h-ok"), "'items' must be a non-empty list"),
     req("items-and-text", lambda: _json(items=[{"text": "a"}], text="b", voice_id="h-ok"), "either 'text' or 'items'"),
-    req("items-too-many", lambda: _json(items=[{"text": "a"}] * 201, voice_id="h-ok"), "201 entries", "at most 200"),
+    req("items-too-many", lambda: _json(items=[{"text": "a"}] * 20_001, voice_id="h-ok"), "20001 entries",
+        "at most 20000"),
     req("voice-id-dotdot", lambda: _ok(voice_id="../h-ok"), "'voice_id' is not a valid voice id", NOT_ALLOWED_ID),
     req("voice-id-slash", lambda: _ok(voice_id="users/h-u1/h-mine"), "'voice_id' is not a valid voice id"),
     req("voice-id-unicode", lambda: _ok(voice_id="vöice"), "'voice_id' is not a valid voice id"),
@@ -319,6 +321,7 @@ def _check(service: Service, gcs: Any, db: Any, case: Case) -> None:
     assert doc["lease"] is None
     if target.kind == "request":
         assert not list(gcs.list_blobs(OUTPUT_BUCKET, prefix=target.output_name("")))
+        assert not list(gcs.list_blobs(OUTPUT_BUCKET, prefix=target.output_name("")[:-1] + "/"))  # no parts
     if case.max_seconds is not None:
         assert took < case.max_seconds, f"{case.id}: took {took:.1f}s; limits must be checked before decoding"
     assert service.health() == 200

@@ -18,6 +18,7 @@ import soundfile as sf
 from handlers.dispatch import handle_storage_event
 from handlers.outcome import Outcome
 from voicecloning.events import FINALIZED, StorageEvent
+from voicecloning.notify import EmbeddedNotifier
 from voicecloning.services import Services
 from voicecloning.settings import Settings
 from voicecloning.stores.documents import SqliteDocumentStore
@@ -34,6 +35,7 @@ class Harness:
             outputs=LocalBlobStore(root / "output", "output"),
             docs=SqliteDocumentStore(root / "documents.sqlite3"),
             engine=engine,
+            notifier=EmbeddedNotifier(root / "documents.sqlite3"),  # as build_services does locally
         )
 
     def with_settings(self, **changes: Any) -> Harness:

@@ -10,7 +10,7 @@ import pytest
 
 from voicecloning.errors import InvalidRequest
 from voicecloning.lexicon import MAX_LEXICON_BYTES, load, parse_rules
-from voicecloning.stores.blobs import LocalBlobStore
+from voicecloning.stores.folder import LocalBlobStore
 
 
 @pytest.fixture

@@ -58,16 +58,27 @@ def test_items_make_a_multi_voice_dialogue() -> None:
         (json.dumps({"text": "hi", "voice_id": "a", "seed": "x"}).encode(), "'seed' must be a number"),
         (json.dumps({"text": "hi", "voice_id": "a", "temprature": 1}).encode(), "Did you mean 'temperature'"),
         (json.dumps({"text": "hi", "voice_id": "a", "language": 3}).encode(), "'language' must be a language code"),
-        (json.dumps({"text": "x" * 20_001, "voice_id": "a"}).encode(), "the limit is 20,000"),
+        (json.dumps({"text": "x" * 500_001, "voice_id": "a"}).encode(), "the limit is 500,000"),
+        (json.dumps({"items": [{"text": "x" * 25_001, "voice_id": "a"}] * 20}).encode(), "the text is 500,020 characters"),
+        (json.dumps({"items": [{"text": "a", "voice_id": "a"}] * 20_001}).encode(),
+         "'items' has 20001 entries; at most 20000 are allowed"),
         (json.dumps({"items": []}).encode(), "non-empty list"),
         (json.dumps({"items": [{"text": "a"}], "text": "b"}).encode(), "either 'text' or 'items'"),
-        (b"{" + b" " * (300 * 1024) + b"}", "the limit is 262,144 bytes"),
+        (b"{" + b" " * (4 * 1024 * 1024) + b"}", "the limit is 4,194,304 bytes"),
     ],
 )
 def test_bad_requests_say_what_to_fix(raw: bytes, fragment: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_request(raw, LIMITS)
     assert fragment in str(info.value)
+
+
+def test_a_book_length_request_within_the_limits_is_accepted() -> None:
+    """The limits are a book: 500,000 characters, 20,000 dialogue turns, in a request file under 4 MiB."""
+    req = parse({"text": "x" * 500_000, "voice_id": "a"})
+    assert req.characters == 500_000
+    turns = parse({"items": [{"text": "Hi.", "voice_id": f"v{i % 2}"} for i in range(20_000)]})
+    assert len(turns.items) == 20_000 and turns.voice_ids == ("v0", "v1")
 
 
 def test_a_utf8_bom_is_accepted() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from voicecloning.retention import expire_at, scrub_text, sweep_local
 from voicecloning.settings import Settings
-from voicecloning.stores.blobs import LocalBlobStore
 from voicecloning.stores.documents import SqliteDocumentStore
+from voicecloning.stores.folder import LocalBlobStore
 
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 

@@ -212,6 +212,7 @@ def run_one(fast_dir: Path, workers: int, text: str, *, threads: int, tokens_per
     for name in ("VOICECLONING_BACKEND", "VOICECLONING_DATA_DIR", "VOICECLONING_INPUT_BUCKET",
                  "VOICECLONING_OUTPUT_BUCKET", "VOICECLONING_TASKS_TOPIC"):
         env.pop(name, None)
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fanout-") as folder:
         data = Path(folder)
         (data / "input" / "voices").mkdir(parents=True)
@@ -234,10 +235,25 @@ def run_one(fast_dir: Path, workers: int, text: str, *, threads: int, tokens_per
             parts = [doc for _key, doc in docs.children(f"jobs/{job_id}/parts")]
             loads = [(_epoch(line["time"]), float(line["seconds"])) for line in serve.log_lines()
                      if line.get("message") == "model loaded"]
+            cpu_s = worker_cpu_seconds(data)
         finally:
             serve.stop()
-        return {"threads": threads, "tokens_per_segment": tokens_per_segment,
-                **summarise(job, parts, loads, dropped_at=dropped_at, workers=workers)}
+        result = summarise(job, parts, loads, dropped_at=dropped_at, workers=workers)
+        return {"threads": threads, "tokens_per_segment": tokens_per_segment, **result,
+                "worker_cpu_s": round(cpu_s, 1), "cpu_s_per_audio_s": round(cpu_s / max(1e-9, result["audio_s"]), 3),
+                "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
+
+
+def worker_cpu_seconds(data: Path) -> float:
+    """CPU seconds the worker processes (``DATA/workers.pid``) have used so far, user + system."""
+    import psutil
+
+    total = 0.0
+    for line in (data / "workers.pid").read_text().split():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = psutil.Process(int(line)).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _wait_alive(serve: Serve, deadline: float) -> None:
@@ -268,7 +284,8 @@ ROWS = (("parts", "parts_total"), ("audio (s)", "audio_s"), ("wall (s)", "wall_s
         ("first audio (s)", "first_audio_s"), ("part 0 render (s)", "part0_render_s"),
         ("parts per minute", "parts_per_min"), ("part render median (s)", "part_render_median_s"),
         ("part render p90 (s)", "part_render_p90_s"), ("render s per audio s", "render_s_per_audio_s"),
-        ("assembly (s)", "assembly_s"), ("cold start: model load (s)", "cold_start_s"))
+        ("assembly (s)", "assembly_s"), ("cold start: model load (s)", "cold_start_s"),
+        ("worker CPU s per audio s", "cpu_s_per_audio_s"), ("load average (start, end)", "loadavg_1m"))
 
 
 def table(results: Sequence[dict[str, Any]]) -> str:
@@ -287,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--tokens", type=int, default=DEFAULT_TOKENS, help="audio tokens per segment (the cap)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the serve process groups on the way out
     results = run_fanout(args.model_dir, args.workers, args.chars, args.threads, args.tokens)
     for result in results:
         print(json.dumps(result))

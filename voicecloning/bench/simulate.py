@@ -7,7 +7,8 @@ audio, cold start, assembly rate and planning time per part. The model of the pl
   part i is published ``planning_s_per_part`` after part i - 1, part 0 the first.
 - Instance k >= 1 is asked for when part k - 1 is published (a delivery is waiting and every
   instance is busy) and is ready ``cold_start_s`` later; at most ``max_instances`` instances.
-  Instance 0 takes parts once planning is done.
+  Instance 0 takes parts once planning is done; ``split_s`` (cutting the text into
+  segments) comes before part 0 is published.
 - Parts are taken in index order by the instance free first (concurrency 1 per instance);
   rendering a part takes ``part_overhead_s + render_s_per_audio_s * its audio seconds``.
 - When the last part is done, the instance that finished it assembles the whole book,
@@ -52,6 +53,7 @@ class Measured:
     assembly_audio_s_per_s: float
     planning_s_per_part: float
     part_overhead_s: float = 0.0
+    split_s: float = 0.0  # cutting the whole text into segments, before part 0 is published
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,11 @@ def book_parts(chars: int = BOOK_CHARS, *, part_seconds: float | None = None,
     from voicecloning.bench.fanout import book_text
 
     defaults = Parts()
-    segments = [Segment(text, "v", "en", 0.0 if n == 0 else PAUSE_BETWEEN_SEGMENTS_S)
-                for n, text in enumerate(split_text(book_text(chars, seed), "en", EN_CHAR_LIMIT))]
+    # Split paragraph by paragraph: pysbd's time grows faster than linearly with the text's length
+    # (docs/PERFORMANCE.md "Fan-out"); the plan's shape is the same.
+    texts = [seg for paragraph in book_text(chars, seed).split("\n\n")
+             for seg in split_text(paragraph, "en", EN_CHAR_LIMIT)]
+    segments = [Segment(text, "v", "en", 0.0 if n == 0 else PAUSE_BETWEEN_SEGMENTS_S) for n, text in enumerate(texts)]
     parts = plan_parts(segments, part_seconds=part_seconds or defaults.part_audio_seconds,
                        first_part_seconds=first_part_seconds or defaults.first_part_audio_seconds)
     return [(p.pause_before_s, p.estimated_seconds + sum(s.pause_before_s for s in p.segments[1:])) for p in parts]
@@ -103,13 +108,13 @@ def simulate(parts_audio_s: Sequence[float], measured: Measured, max_instances: 
         raise ValueError("need at least one instance and one part")
     m = measured
     n = len(parts_audio_s)
-    published = [m.cold_start_s + (i + 1) * m.planning_s_per_part for i in range(n)]
+    published = [m.cold_start_s + m.split_s + (i + 1) * m.planning_s_per_part for i in range(n)]
     count = min(max_instances, n)
     asked = [0.0] + [published[k - 1] for k in range(1, count)]
     free = [(published[-1], 0)] + [(asked[k] + m.cold_start_s, k) for k in range(1, count)]
     heapq.heapify(free)
     last_busy = [published[-1]] + [asked[k] + m.cold_start_s for k in range(1, count)]
-    busy = [m.cold_start_s + n * m.planning_s_per_part] + [m.cold_start_s] * (count - 1)
+    busy = [published[-1]] + [m.cold_start_s] * (count - 1)
     finished = [0.0] * n
     for i, audio in enumerate(parts_audio_s):
         ready, k = heapq.heappop(free)
@@ -170,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in MEASURED_DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=float, help=f"override (default measured: {value})")
     parser.add_argument("--part-overhead-s", type=float, default=0.0)
+    parser.add_argument("--split-s", type=float, default=0.0, help="seconds to cut the book into segments")
     parser.add_argument("--chars", type=int, default=BOOK_CHARS)
     parser.add_argument("--instances", type=int, nargs="+", default=list(INSTANCES))
     parser.add_argument("--vcpu", type=float, default=Shape.vcpu)
@@ -178,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = asdict(measured_from(args.measured, args.from_workers)) if args.measured else dict(MEASURED_DEFAULTS)
     values: dict[str, Any] = {k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in MEASURED_DEFAULTS}
-    measured = Measured(**values, part_overhead_s=args.part_overhead_s)
+    measured = Measured(**values, part_overhead_s=args.part_overhead_s, split_s=args.split_s)
     shape = Shape(vcpu=args.vcpu, memory_gib=args.memory_gib)
     results = run_simulation(measured, args.instances, args.chars, shape, idle_tail_s=args.idle_tail_s)
     for result in results:

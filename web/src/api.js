@@ -42,6 +42,11 @@ export class Api {
 
   // The finished audio as a Blob (the buckets are private; the function checks the token).
   async output(name) {
-    return (await this.#call('GET', `/outputs/${encodeURIComponent(name)}`)).blob();
+    return (await this.#call('GET', `/outputs/${name.split('/').map(encodeURIComponent).join('/')}`)).blob();
+  }
+
+  // One rendered part of a job (24 kHz WAV), readable while the job still renders.
+  async part(jobId, index) {
+    return this.output(`${jobId}/parts/${Number(index)}.wav`);
   }
 }

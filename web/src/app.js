@@ -5,7 +5,9 @@ import {
 } from 'firebase/auth';
 import { collection, connectFirestoreEmulator, getFirestore, onSnapshot } from 'firebase/firestore';
 import { Api } from './api.js';
+import { attachCaptions } from './captions.js';
 import { millis, order, upsertRow } from './rows.js';
+import { Streams } from './streams.js';
 import { attachAudio, buildJob, buildVoice, outputName, showJob, showVoice } from './views.js';
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +15,7 @@ const seen = { voices: new Map(), jobs: new Map() }; // the latest snapshot of e
 const pending = { voices: new Map(), jobs: new Map() }; // submitted, not yet seen in Firestore
 const loaded = new Set(); // jobs whose audio is attached (or being fetched)
 let unsubscribers = [];
+let streams = null; // the parts of unfinished jobs, live (web/src/streams.js)
 
 function notice(message) {
   $('notice').textContent = message || '';
@@ -60,14 +63,17 @@ function renderJobs(docs, api) {
   if (docs) seen.jobs = new Map(docs.map((doc) => [doc.id, doc.data()]));
   for (const id of seen.jobs.keys()) pending.jobs.delete(id);
   const entries = new Map([...pending.jobs, ...seen.jobs]);
-  for (const row of [...list.children]) if (!entries.has(row.dataset.jobId)) row.remove();
+  for (const row of [...list.children]) {
+    if (!entries.has(row.dataset.jobId)) { streams?.drop(row.dataset.jobId); row.remove(); }
+  }
   for (const [id, job] of entries) {
     const row = upsertRow(list, id, 'data-job-id', (r) => { buildJob(r, id); list.prepend(r); });
     showJob(row, job);
+    const player = streams && seen.jobs.has(id) ? streams.follow(id, job, row) : null;
     if (job.status === 'done' && !loaded.has(id)) {
       loaded.add(id);
       const name = outputName(id, job);
-      api.output(name).then((blob) => attachAudio(row, blob, name))
+      api.output(name).then((blob) => { attachAudio(row, blob, name, player); attachCaptions(row, job, api, name, notice); })
         .catch((err) => { loaded.delete(id); notice(`Could not load the audio of ${id}: ${err.message}`); });
     }
   }
@@ -77,6 +83,7 @@ function renderJobs(docs, api) {
 
 function listen(db, uid, api) {
   const failed = (what) => (err) => notice(`Live updates of your ${what} stopped: ${err.message}`);
+  streams = new Streams(db, uid, api, notice);
   unsubscribers = [
     onSnapshot(collection(db, 'users', uid, 'voices'), (snap) => renderVoices(snap.docs), failed('voices')),
     onSnapshot(collection(db, 'users', uid, 'jobs'), (snap) => renderJobs(snap.docs, api), failed('jobs')),
@@ -86,8 +93,10 @@ function listen(db, uid, api) {
 function reset() {
   unsubscribers.forEach((stop) => stop());
   unsubscribers = [];
+  streams?.stopAll();
+  streams = null;
   for (const map of [seen.voices, seen.jobs, pending.voices, pending.jobs]) map.clear();
-  for (const audio of document.querySelectorAll('audio[src]')) URL.revokeObjectURL(audio.src);
+  for (const audio of document.querySelectorAll('audio[src]')) URL.revokeObjectURL(audio.src.split('#')[0]);
   loaded.clear();
   $('voices').replaceChildren();
   $('jobs').replaceChildren();

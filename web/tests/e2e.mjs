@@ -3,14 +3,16 @@
 // JSON object on stdout's last line, which pytest asserts on.
 //
 //   WEB_URL API_URL AUTH_URL API_KEY         the page, the HTTP function, the Auth emulator
-//   USER_A USER_B PASSWORD                   two users that exist in the Auth emulator
+//   USER_A USER_B USER_C PASSWORD            three users that exist in the Auth emulator
 //   CLIP SILENCE                             a speech clip and a silent clip (WAV files)
+//   STREAM_JOB STREAM_PARTS                  user C's long job, seeded by pytest (web/tests/streaming.mjs)
 //   OUT_DIR                                  where the screenshot goes
 //   CHROMIUM                                 the browser (default /usr/bin/chromium)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { closeAsks, userC } from './streaming.mjs';
 
 const env = process.env;
 const WAIT = Number(env.E2E_WAIT_MS || 180000);
@@ -180,6 +182,8 @@ try {
   page.on('pageerror', (err) => result.console.push(`pageerror: ${err.message}`));
   await userA(page);
   await userB(page);
+  await signOut(page);
+  await userC(page, { env, signIn, step, result });
   result.ok = true;
 } catch (err) {
   result.ok = false;
@@ -192,6 +196,7 @@ try {
     }
   } catch { /* best effort */ }
 } finally {
+  closeAsks();
   if (context) await context.close();
   rmSync(profile, { recursive: true, force: true });
 }
