@@ -27,6 +27,7 @@ class Limits:
 
     max_clip_bytes: int = 50 * 1024 * 1024
     max_clip_seconds: float = 600.0  # longer clips are rejected before full decoding
+    max_source_rate: int = 48000  # above this rate a clip may hold only max_clip_seconds x this many samples
     min_speech_seconds: float = 3.0
     max_reference_seconds: float = 30.0  # only this much of a clip conditions the voice
     max_request_bytes: int = 256 * 1024
