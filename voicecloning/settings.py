@@ -112,7 +112,7 @@ class Settings:
             log_level=env.get("VOICECLONING_LOG_LEVEL", "INFO").upper(),
             limits=_section(Limits, env, "VOICECLONING_"),
             reliability=_section(Reliability, env, "VOICECLONING_"),
-            web=WebSettings.from_env(env),
+            web=WebSettings.from_env(env, backend=backend),
         )
 
 
