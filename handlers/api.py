@@ -1,17 +1,25 @@
-"""The small HTTP API: health (never loads the model), model info, and the page's upload/download helpers.
+"""The small HTTP API: health, model info, and the page's upload/download helpers.
 
-    GET  /health, GET /model/info          public
+    GET  /health                           public; touches nothing
+    GET  /model/info                       public: the model's facts from its config, and the worker's
+                                           own report (``worker``; see voicecloning/selfreport.py)
     PUT  /voices/<voice_id>.<ext>          signed in: store a reference clip under the caller's prefix
                                            (optional X-Voice-Consent: the speaker's statement, URL-encoded)
     POST /jobs                             signed in: store a synthesis request under the caller's prefix
     GET  /outputs/<job_id>.<ext>           signed in: the caller's finished audio
     GET  /outputs/<job_id>/parts/<n>.wav   signed in: one rendered part of the caller's job (while it renders)
     OPTIONS <any>                          CORS preflight for the configured page origins
+
+This process never loads the model, nor imports torch or the engine module.
+Every answer is JSON (or the audio asked for) and carries the CORS headers of
+an allowed origin, errors included: a refused upload, a storage outage, and
+anything unexpected (500, logged with its traceback and an incident id).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,9 +27,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from handlers import uploads
+from handlers.bodies import BodyBuffer, RequestBody
 from voicecloning import __version__
 from voicecloning.auth import AuthError, TokenVerifier
 from voicecloning.errors import ConfigurationError, TransientError
+from voicecloning.selfreport import read_worker_report
 from voicecloning.services import Services
 from voicecloning.web_settings import WebSettings
 
@@ -29,6 +39,10 @@ log = logging.getLogger(__name__)
 Response = tuple[dict[str, Any], int]
 CORS_METHODS = "GET, HEAD, POST, PUT, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-Voice-Consent"
+DESCRIBES = {
+    "model": "the model this service is configured with, read from its config files (same image as the worker)",
+    "worker": "the worker's own report, written when its engine finished loading; null until a worker has",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,7 @@ class ApiRequest:
     method: str
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
-    content_length: int | None = None
-    read_body: Callable[[], bytes] = bytes
+    body: RequestBody = field(default_factory=lambda: RequestBody(None, None))
 
 
 @dataclass
@@ -54,79 +67,100 @@ class Reply:
 
 @dataclass
 class WebContext:
-    """The web helpers' collaborators; ``services`` is called only by routes that touch the buckets."""
+    """The API's collaborators; ``stores`` and ``model`` are called only by the routes that need them."""
 
     settings: WebSettings
     verifier: TokenVerifier
-    services: Callable[[], Services]
+    stores: Callable[[], Services]  # the stores without an engine
+    model: Callable[[], dict[str, Any]]  # the model's facts (voicecloning.modelinfo)
+    buffer: BodyBuffer
 
 
 def health() -> Response:
     return {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "version": __version__}, 200
 
 
-def model_info(engine: Any) -> Response:
-    """What the model can do, read from its config; says whether this instance has loaded it."""
+def model_info(web: WebContext) -> Response:
+    """The model's facts from its config, and the worker's report on itself (or null)."""
     try:
-        info = engine.describe()
+        facts = web.model()
     except ConfigurationError as exc:
         log.error("model not available", extra={"json_fields": {"reason": str(exc)}})
-        return {"success": False, "error": str(exc), "loaded": False, "version": __version__}, 503
-    return {"success": True, **info, "version": __version__}, 200
+        return {"success": False, "error": str(exc), "worker": None, "version": __version__}, 503
+    body: dict[str, Any] = {"success": True, **facts, "describes": DESCRIBES, "version": __version__}
+    try:
+        body["worker"] = read_worker_report(web.stores().docs)
+    except TransientError as exc:
+        log.warning("worker report unavailable", extra={"json_fields": {"reason": str(exc)}})
+        body["worker"] = None
+        body["worker_error"] = "the worker's report could not be read just now; try again."
+    return body, 200
 
 
-def handle(method: str, path: str, engine: Any) -> Response:
-    """The public, read-only routes."""
-    route = path.rstrip("/") or "/"
-    if method not in ("GET", "HEAD"):
-        return {"success": False, "error": f"{method} is not allowed; use GET."}, 405
-    if route in ("/", "/health"):
-        return health()
-    if route == "/model/info":
-        return model_info(engine)
-    return _not_found(route)
-
-
-def handle_request(request: ApiRequest, engine: Callable[[], Any], web: WebContext) -> Reply:
-    """Every route, with CORS headers for an allowed page origin."""
+def handle_request(request: ApiRequest, context: Callable[[], WebContext]) -> Reply:
+    """Every route, with CORS headers for an allowed page origin, errors included."""
+    try:
+        web = context()
+    except ConfigurationError as exc:  # the origins are part of what is broken: no CORS headers to give
+        log.error("configuration error", extra={"json_fields": {"reason": str(exc)}})
+        return Reply({"success": False, "error": "the service is misconfigured; its operator has been told."}, 503)
     origin = request.headers.get("Origin") or request.headers.get("origin")
     allowed = web.settings.allowed_origin(origin)
     if request.method == "OPTIONS":
         reply = Reply({}, 204) if allowed else Reply({"success": False, "error": "this origin may not call the API."}, 403)
     else:
-        reply = _route(request, engine, web)
+        reply = _guarded(request, web)
     if allowed:
         reply.headers.update({
             "Access-Control-Allow-Origin": allowed,
             "Access-Control-Allow-Methods": CORS_METHODS,
             "Access-Control-Allow-Headers": CORS_HEADERS,
-            "Access-Control-Expose-Headers": "Content-Disposition",
+            "Access-Control-Expose-Headers": "Content-Disposition, Retry-After",
             "Access-Control-Max-Age": "3600",
             "Vary": "Origin",
         })
     return reply
 
 
-def _route(request: ApiRequest, engine: Callable[[], Any], web: WebContext) -> Reply:
-    route = request.path.rstrip("/") or "/"
-    helper = _helper(request.method, route)
-    if helper is None:
-        if route.startswith(("/voices/", "/outputs/")) or route == "/jobs":
-            return Reply({"success": False, "error": f"{request.method} is not allowed on {route}."}, 405)
-        body, status = handle(request.method, route, engine() if route == "/model/info" else None)
-        return Reply(body, status)
+def _guarded(request: ApiRequest, web: WebContext) -> Reply:
+    """``_route``, with every failure turned into a JSON answer."""
     try:
-        uid = web.verifier.uid(request.headers.get("Authorization") or request.headers.get("authorization"))
-        return helper(request, route, uid, web)
+        return _route(request, web)
     except AuthError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return Reply({"success": False, "error": str(exc)}, exc.status, headers)
     except uploads.UploadRejected as exc:
-        return Reply({"success": False, "error": str(exc)}, exc.status)
+        headers = {"Retry-After": "5"} if exc.status == 503 else {}
+        return Reply({"success": False, "error": str(exc)}, exc.status, headers)
     except TransientError as exc:
         log.warning("storage unavailable", extra={"json_fields": {"reason": str(exc)}})
         return Reply({"success": False, "error": "storage is unavailable just now; try again."}, 503,
                      {"Retry-After": "5"})
+    except ConfigurationError as exc:
+        log.error("configuration error", extra={"json_fields": {"reason": str(exc)}})
+        return Reply({"success": False, "error": "the service is misconfigured; its operator has been told."}, 503)
+    except Exception:  # noqa: BLE001 -- the HTTP edge: an answer nobody retries for us; logged with its traceback
+        incident = secrets.token_hex(6)
+        log.exception("unexpected error", extra={"json_fields": {"incident": incident, "path": request.path}})
+        return Reply({"success": False, "error": f"something went wrong on our side (incident {incident}); "
+                      "try again later.", "incident": incident}, 500)
+
+
+def _route(request: ApiRequest, web: WebContext) -> Reply:
+    route = request.path.rstrip("/") or "/"
+    helper = _helper(request.method, route)
+    if helper is not None:
+        uid = web.verifier.uid(request.headers.get("Authorization") or request.headers.get("authorization"))
+        return helper(request, route, uid, web)
+    if route.startswith(("/voices/", "/outputs/")) or route == "/jobs":
+        return Reply({"success": False, "error": f"{request.method} is not allowed on {route}."}, 405)
+    if request.method not in ("GET", "HEAD"):
+        return Reply({"success": False, "error": f"{request.method} is not allowed; use GET."}, 405)
+    if route in ("/", "/health"):
+        return Reply(*health())
+    if route == "/model/info":
+        return Reply(*model_info(web))
+    return Reply({"success": False, "error": f"no such endpoint: {route}; try /health or /model/info."}, 404)
 
 
 def _helper(method: str, route: str) -> Callable[[ApiRequest, str, str, WebContext], Reply] | None:
@@ -139,41 +173,37 @@ def _helper(method: str, route: str) -> Callable[[ApiRequest, str, str, WebConte
     return None
 
 
-def _body(request: ApiRequest, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise uploads.UploadRejected(f"the upload is {request.content_length:,} bytes; the limit is {limit:,}.", 413)
-    data = request.read_body()
-    if len(data) > limit:
-        raise uploads.UploadRejected(f"the upload is {len(data):,} bytes; the limit is {limit:,}.", 413)
-    return data
-
-
 def _put_voice(request: ApiRequest, route: str, uid: str, web: WebContext) -> Reply:
-    services = web.services()
+    services = web.stores()
     limit = min(services.settings.limits.max_clip_bytes, web.settings.max_upload_bytes)
-    stored = uploads.upload_voice(uid, route[len("/voices/"):], _body(request, limit),
-                                  request.headers.get("Content-Type"), inputs=services.inputs,
-                                  limits=services.settings.limits, max_bytes=web.settings.max_upload_bytes,
-                                  consent=unquote(request.headers.get("X-Voice-Consent") or "") or None)
+    consent = unquote(request.headers.get("X-Voice-Consent") or "") or None
+    with web.buffer.hold(_reservation(request.body, limit)):
+        stored = uploads.upload_voice(uid, route[len("/voices/"):], request.body.read(limit),
+                                      request.headers.get("Content-Type"), inputs=services.inputs,
+                                      limits=services.settings.limits, max_bytes=web.settings.max_upload_bytes,
+                                      consent=consent)
     log.info("voice clip uploaded", extra={"json_fields": {"owner": uid, "object": stored.object}})
     return Reply({"success": True, "voice_id": stored.id, "object": stored.object}, 201)
 
 
 def _post_job(request: ApiRequest, route: str, uid: str, web: WebContext) -> Reply:
-    services = web.services()
+    services = web.stores()
     limit = min(services.settings.limits.max_request_bytes, web.settings.max_upload_bytes)
-    stored = uploads.submit_job(uid, _body(request, limit), inputs=services.inputs, limits=services.settings.limits)
+    with web.buffer.hold(_reservation(request.body, limit)):
+        stored = uploads.submit_job(uid, request.body.read(limit), inputs=services.inputs,
+                                    limits=services.settings.limits)
     log.info("job submitted", extra={"json_fields": {"owner": uid, "object": stored.object}})
     return Reply({"success": True, "job_id": stored.id, "object": stored.object}, 201)
 
 
 def _get_output(request: ApiRequest, route: str, uid: str, web: WebContext) -> Reply:
-    found = uploads.read_output(uid, route[len("/outputs/"):], outputs=web.services().outputs)
+    found = uploads.read_output(uid, route[len("/outputs/"):], outputs=web.stores().outputs)
     return Reply(found.data, 200, {
         "Content-Disposition": f'inline; filename="{found.filename}"',
         "Cache-Control": "private, no-store",
     }, found.content_type)
 
 
-def _not_found(route: str) -> Response:
-    return {"success": False, "error": f"no such endpoint: {route}; try /health or /model/info."}, 404
+def _reservation(body: RequestBody, limit: int) -> int:
+    """Bytes to reserve for ``body``: its declared length (refused later if over ``limit``), else ``limit``."""
+    return limit if body.declared is None else min(body.declared, limit)

@@ -29,6 +29,12 @@ from voicecloning.routes import ID_RULE, part_name, valid_id
 from voicecloning.settings import Limits
 from voicecloning.stores.blobs import BlobStore
 
+# Cloud Storage allows 8 KiB of custom metadata per object, keys and values together, in bytes.
+METADATA_LIMIT_BYTES = 8 * 1024
+# A consent statement is stored as metadata, and sent URL-encoded in one header (up to 3 characters a
+# byte): 2 KiB keeps that header under the 8 KiB a server accepts for one header line.
+MAX_CONSENT_BYTES = 2 * 1024
+
 AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg",
                "opus": "audio/ogg", "m4a": "audio/mp4", "aac": "audio/aac", "webm": "audio/webm"}
 PART_INDEX = re.compile(r"[0-9]{1,6}")
@@ -82,9 +88,29 @@ def upload_voice(uid: str, name: str, data: bytes, content_type: str | None, *, 
     obj = f"users/{uid}/voices/{voice_id}.{ext}"
     metadata = {"uploaded_by": "web"}
     if consent and consent.strip():
-        metadata["consent"] = consent.strip()[:2000]
+        metadata["consent"] = _consent(consent)
+    if metadata_bytes(metadata) > METADATA_LIMIT_BYTES:  # cannot happen with the limits above; never send it
+        raise UploadRejected("the clip's metadata is too large to store; shorten the consent statement.")
     inputs.write(obj, data, kind, metadata)
     return Stored(voice_id, obj)
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """What Cloud Storage counts against its custom metadata limit: keys and values, UTF-8 bytes."""
+    return sum(len(key.encode()) + len(value.encode()) for key, value in metadata.items())
+
+
+def _consent(statement: str) -> str:
+    """The statement as stored; ``UploadRejected`` when it is over ``MAX_CONSENT_BYTES`` (never cut short)."""
+    text = statement.strip()
+    size = len(text.encode())
+    if size > MAX_CONSENT_BYTES:
+        raise UploadRejected(
+            f"the consent statement is {size:,} bytes in UTF-8; at most {MAX_CONSENT_BYTES:,} are stored "
+            f"(about {MAX_CONSENT_BYTES:,} letters of Latin script, fewer in other scripts). Shorten it.",
+            413,
+        )
+    return text
 
 
 def submit_job(uid: str, body: bytes, *, inputs: BlobStore, limits: Limits, now: datetime | None = None) -> Stored:

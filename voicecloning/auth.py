@@ -1,8 +1,12 @@
 """Who is calling: a verified Firebase ID token becomes a user id (firebase-admin).
 
-The app is initialised lazily, once per process, never at import. With
+The app is initialised lazily, once per process, never at import. Every
+token is also checked against the user record (``check_revoked=True``): a
+token whose sessions were revoked, or whose account was disabled or deleted,
+is refused although its signature is still valid. With
 FIREBASE_AUTH_EMULATOR_HOST set, firebase-admin accepts the Auth emulator's
-unsigned tokens instead of checking Google's signatures (development only).
+unsigned tokens instead of checking Google's signatures (development only;
+``Settings.from_env`` refuses it next to real Google services).
 """
 
 from __future__ import annotations
@@ -56,19 +60,32 @@ class TokenVerifier:
             return self._app
 
     def uid(self, authorization: str | None) -> str:
-        """The signed-in user's id; ``AuthError`` when the header is missing or the token invalid."""
+        """The signed-in user's id; ``AuthError`` when the header is missing or the token invalid.
+
+        ``Forbidden`` for a disabled account; ``AuthUnavailable`` when the check itself could not be made.
+        """
         from firebase_admin import auth
+        from firebase_admin import exceptions as fbexc
 
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("sign in first: send 'Authorization: Bearer <Firebase ID token>'.")
         try:
-            claims = auth.verify_id_token(token.strip(), app=self._firebase_app())
-        except auth.CertificateFetchError:
-            raise AuthUnavailable("sign-in could not be checked just now; try again in a moment.") from None
-        except (ValueError, auth.InvalidIdTokenError, auth.ExpiredIdTokenError, auth.RevokedIdTokenError) as exc:
+            claims = auth.verify_id_token(token.strip(), app=self._firebase_app(), check_revoked=True)
+        except auth.UserDisabledError:
+            log.info("rejected an ID token", extra={"json_fields": {"reason": "UserDisabledError"}})
+            raise Forbidden("this account is disabled; ask the service's operator to enable it.") from None
+        except auth.RevokedIdTokenError:
+            log.info("rejected an ID token", extra={"json_fields": {"reason": "RevokedIdTokenError"}})
+            raise AuthError("this sign-in was revoked (signed out everywhere, or the password changed); "
+                            "sign in again.") from None
+        except (ValueError, auth.InvalidIdTokenError, auth.UserNotFoundError) as exc:
             log.info("rejected an ID token", extra={"json_fields": {"reason": type(exc).__name__}})
             raise AuthError("the sign-in token is invalid or expired; sign in again.") from None
+        except (auth.CertificateFetchError, fbexc.UnavailableError, fbexc.DeadlineExceededError,
+                fbexc.InternalError, fbexc.UnknownError) as exc:
+            log.warning("sign-in check unavailable", extra={"json_fields": {"reason": type(exc).__name__}})
+            raise AuthUnavailable("sign-in could not be checked just now; try again in a moment.") from None
         uid = str(claims.get("uid") or claims.get("sub") or "")
         if not valid_id(uid):
             raise Forbidden("this account's user id cannot own voices (use 1-64 letters, digits, '-' or '_').")

@@ -1,4 +1,8 @@
-"""The process's settings, stores and engine: built once, lazily, on first use (never at import)."""
+"""The process's settings, stores and engine: built once, lazily, on first use (never at import).
+
+``stores()`` is what the HTTP API uses: the same stores without an engine, so
+that process never imports torch or the engine module.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import threading
 from typing import Any
 
 from voicecloning import logs
-from voicecloning.services import Services, build_engine, build_services
+from voicecloning.services import Services, build_engine, build_services, build_stores
 from voicecloning.settings import Settings
 
 _lock = threading.Lock()
@@ -35,6 +39,15 @@ def services() -> Services:
         if "services" not in _state:
             _state["services"] = build_services(current, engine=eng)
         return _state["services"]  # type: ignore[no-any-return]
+
+
+def stores() -> Services:
+    """The stores alone (``engine`` is None): for the HTTP API."""
+    current = settings()
+    with _lock:
+        if "stores" not in _state:
+            _state["stores"] = build_stores(current)
+        return _state["stores"]  # type: ignore[no-any-return]
 
 
 def reset() -> None:

@@ -1,6 +1,8 @@
 """The stores and engine a handler works with, chosen once from the settings.
 
 Handlers receive these as parameters; they never know which backend they have.
+The engine module (and torch) is imported only when an engine is built: the
+HTTP API uses ``build_stores`` and never imports it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from voicecloning.engine.xtts import EngineConfig, XttsEngine
 from voicecloning.errors import ConfigurationError
 from voicecloning.notify import EmbeddedNotifier, NoNotifier, Notifier, PubSubNotifier
 from voicecloning.settings import Settings
@@ -21,6 +22,9 @@ from voicecloning.stores.documents import DocumentStore, FirestoreDocumentStore,
 from voicecloning.stores.folder import LocalBlobStore
 from voicecloning.stores.gcs import GcsBlobStore
 from voicecloning.stores.queue import EmbeddedTaskQueue, InlineTaskQueue, PubSubTaskQueue, TaskQueue
+
+if TYPE_CHECKING:
+    from voicecloning.engine.xtts import XttsEngine
 
 
 def utcnow() -> datetime:
@@ -38,7 +42,7 @@ class Services:
     inputs: BlobStore
     outputs: BlobStore
     docs: DocumentStore
-    engine: Any  # XttsEngine or a test double with the same methods
+    engine: Any  # XttsEngine or a test double with the same methods; None from build_stores
     clock: Callable[[], datetime] = field(default=utcnow)
     tasks: TaskQueue = field(default_factory=InlineTaskQueue)
     worker: str = field(default_factory=worker_name)
@@ -46,6 +50,8 @@ class Services:
 
 
 def build_engine(settings: Settings) -> XttsEngine:
+    from voicecloning.engine.xtts import EngineConfig, XttsEngine
+
     return XttsEngine(EngineConfig.from_settings(settings))
 
 
@@ -58,6 +64,11 @@ def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQue
     ``tasks_topic`` in the cloud, or, given neither, in the delivery that made them.
     """
     engine = engine if engine is not None else build_engine(settings)
+    return replace(build_stores(settings, tasks), engine=engine)
+
+
+def build_stores(settings: Settings, tasks: TaskQueue | None = None) -> Services:
+    """The stores, queue and notifier for ``settings.backend``, without an engine (the HTTP API)."""
     if settings.backend == "local":
         root = settings.data_dir
         return Services(
@@ -65,7 +76,7 @@ def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQue
             inputs=LocalBlobStore(root / "input", settings.input_bucket),
             outputs=LocalBlobStore(root / "output", settings.output_bucket),
             docs=SqliteDocumentStore(root / "documents.sqlite3"),
-            engine=engine,
+            engine=None,
             tasks=tasks if tasks is not None else EmbeddedTaskQueue(root / "tasks.sqlite3"),
             notifier=EmbeddedNotifier(root / "documents.sqlite3"),
         )
@@ -78,7 +89,7 @@ def build_services(settings: Settings, engine: Any | None = None, tasks: TaskQue
         inputs=GcsBlobStore(gcs, settings.input_bucket),
         outputs=GcsBlobStore(gcs, settings.output_bucket),
         docs=FirestoreDocumentStore(db),
-        engine=engine,
+        engine=None,
         tasks=tasks if tasks is not None else _cloud_tasks(settings),
         notifier=_cloud_notifier(settings),
     )

@@ -28,6 +28,7 @@ class Limits:
 
     max_clip_bytes: int = 50 * 1024 * 1024
     max_clip_seconds: float = 600.0  # longer clips are rejected before full decoding
+    max_source_rate: int = 48000  # above this rate a clip may hold only max_clip_seconds x this many samples
     min_speech_seconds: float = 3.0
     max_reference_seconds: float = 30.0  # only this much of a clip conditions the voice
     max_request_bytes: int = 4 * 1024 * 1024  # 500,000 characters of any script, as JSON
@@ -129,7 +130,7 @@ class Settings:
             parts=_section(Parts, env, "VOICECLONING_"),
             tasks_topic=env.get("VOICECLONING_TASKS_TOPIC") or None,
             keep_parts=_bool(env, "VOICECLONING_KEEP_PARTS"),
-            web=WebSettings.from_env(env),
+            web=WebSettings.from_env(env, backend=backend),
             quality=Quality.from_env(env),
             product=Product.from_env(env),
         )

@@ -4,6 +4,8 @@ and the Firestore rules show a web client only its own documents.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +15,7 @@ import requests
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT
 from tests.support.servers import Server
 from tests.web.conftest import AuthEmulator, User
+from tests.web.test_api_process import raw_request
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +42,7 @@ def test_health_and_model_info_stay_public(web_api: Server) -> None:
     assert health.status_code == 200 and set(health.json()) >= {"status", "timestamp"}
     info = requests.get(web_api.url + "/model/info", timeout=60).json()
     assert info["success"] is True and "en" in info["languages"]
+    assert "worker" in info and set(info["describes"]) == {"model", "worker"}
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}])
@@ -149,3 +153,54 @@ def test_firestore_rules_show_a_web_client_only_its_own_documents(
     write = requests.patch(f"{base}/{path}", headers=alice.bearer, timeout=30,
                            json={"fields": {"status": {"stringValue": "hacked"}}})
     assert write.status_code == 403
+
+
+def admin_update(auth_emulator: AuthEmulator, uid: str, **fields: Any) -> None:
+    """Change a user as the Admin SDK would (the emulator takes 'Bearer owner' as an admin)."""
+    resp = requests.post(f"{auth_emulator.url}/identitytoolkit.googleapis.com/v1/projects/{PROJECT}/accounts:update",
+                         json={"localId": uid, **fields}, headers={"Authorization": "Bearer owner"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+def test_a_revoked_sign_in_is_refused(web_api: Server, auth_emulator: AuthEmulator) -> None:
+    """A token issued before its user's sessions were revoked is refused (verify_id_token(check_revoked=True))."""
+    carol = auth_emulator.create_user("carol")
+    assert requests.post(web_api.url + "/jobs", json=REQUEST, headers=carol.bearer, timeout=30).status_code == 201
+    issued_at = json.loads(base64.urlsafe_b64decode(carol.token.split(".")[1] + "=="))["auth_time"]
+    admin_update(auth_emulator, carol.uid, validSince=str(issued_at + 1))  # as revoke_refresh_tokens does
+
+    resp = requests.post(web_api.url + "/jobs", json=REQUEST, headers=carol.bearer, timeout=30)
+    assert resp.status_code == 401 and "revoked" in resp.json()["error"]
+
+
+def test_a_disabled_account_is_refused(web_api: Server, auth_emulator: AuthEmulator) -> None:
+    """A still-valid token of a disabled account gets 403, not access."""
+    dave = auth_emulator.create_user("dave")
+    admin_update(auth_emulator, dave.uid, disableUser=True)
+
+    resp = requests.put(web_api.url + "/voices/v1.wav", data=b"RIFF", headers=dave.bearer, timeout=30)
+    assert resp.status_code == 403 and "disabled" in resp.json()["error"]
+
+
+def test_an_oversize_upload_is_refused_413_early_with_cors(web_api: Server, alice: User, web_origin: str) -> None:
+    """Signed in: a declared 1 GB clip and an endless chunked job are both answered 413 without their ends."""
+    auth = f"Authorization: Bearer {alice.token}\r\nOrigin: {web_origin}\r\n"
+    head = f"PUT /voices/big.wav HTTP/1.1\r\nHost: {web_api.host}\r\n{auth}Content-Length: 1000000000\r\n"
+    status, headers, payload = raw_request(web_api, head, b"\0" * 65536)
+    assert status == 413 and "1,000,000,000 bytes" in json.loads(payload)["error"]
+    assert headers["Access-Control-Allow-Origin"] == web_origin
+
+    head = f"POST /jobs HTTP/1.1\r\nHost: {web_api.host}\r\n{auth}Transfer-Encoding: chunked\r\n"
+    chunks = b"".join(b"10000\r\n" + b" " * 0x10000 + b"\r\n" for _ in range(5))  # 320 KiB > 256 KiB, no end
+    status, headers, payload = raw_request(web_api, head, chunks)
+    assert status == 413 and "the limit is 262,144" in json.loads(payload)["error"]
+    assert headers["Access-Control-Allow-Origin"] == web_origin
+
+
+def test_a_consent_over_the_byte_limit_is_refused(web_api: Server, gcs: Any, alice: User) -> None:
+    """800 CJK characters are 2,400 bytes (7,200 once URL-encoded): refused with the reason, nothing stored."""
+    resp = requests.put(web_api.url + "/voices/cjk.wav", data=b"RIFF", timeout=30,
+                        headers={**alice.bearer, "X-Voice-Consent": quote("\u540c" * 800)})
+    assert resp.status_code == 413 and "2,400 bytes" in resp.json()["error"]
+    assert gcs.bucket(INPUT_BUCKET).get_blob(f"users/{alice.uid}/voices/cjk.wav") is None
+

@@ -5,14 +5,18 @@ Order of checks in ``decode_audio``:
 1. the extension is one of ``INPUT_EXTENSIONS`` (``UnsupportedFormat``);
 2. the data is not empty;
 3. for WAV, the RIFF header itself: a header announcing more audio than the
-   file holds is "damaged or truncated", one announcing more than
-   ``max_seconds`` is "too long" -- both before any sample is decoded;
+   file holds is "damaged or truncated", one announcing more than the
+   budget allows is "too long" -- both before any sample is decoded;
 4. decoding with soundfile (wav, flac, ogg, opus, mp3) or PyAV (m4a, aac,
    webm, and the fallback for anything soundfile does not recognise). A
    format with an exact length in its header (WAV, FLAC, Ogg, MP4, WebM) is
    refused up front when that length is over the limit; every format is
-   decoded block by block and decoding stops at ``max_seconds`` + 0.5 s, so
+   decoded block by block and decoding stops at the limit + 0.5 s, so
    a missing or lying header never costs more than that.
+
+The limit is a ``ClipBudget``: ``max_seconds``, and at most ``max_seconds`` x
+``max_source_rate`` frames, so a high sample rate cannot turn a small file
+into gigabytes of samples (see ``budget``).
 
 Channels are averaged to mono; samples are clipped to [-1, 1].
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voicecloning.audio import readers, rejections
+from voicecloning.audio.budget import DEFAULT_MAX_SOURCE_RATE, ClipBudget
 from voicecloning.audio.riff import is_riff_wave, read_wav_header
 from voicecloning.errors import UnsupportedFormat
 
@@ -72,17 +77,21 @@ def probe_duration(data: bytes, extension: str) -> float | None:
     return duration if duration is not None else readers.pyav_duration(data)
 
 
-def decode_audio(data: bytes, extension: str, *, max_seconds: float) -> DecodedAudio:
-    """Decode an uploaded clip; ``ClipRejected`` / ``UnsupportedFormat`` with a user-facing reason."""
-    if max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive, not {max_seconds}")
+def decode_audio(
+    data: bytes, extension: str, *, max_seconds: float, max_source_rate: int = DEFAULT_MAX_SOURCE_RATE
+) -> DecodedAudio:
+    """Decode an uploaded clip; ``ClipRejected`` / ``UnsupportedFormat`` with a user-facing reason.
+
+    At most ``max_seconds`` of audio, and at most ``max_seconds`` x ``max_source_rate`` frames.
+    """
+    budget = ClipBudget(max_seconds, max_source_rate)  # ValueError for a non-positive limit
     ext = normalise_extension(extension)
     if not data:
         raise rejections.empty_file()
-    _check_wav_header(data, max_seconds)
-    raw = readers.read_with_soundfile(data, ext, max_seconds) if ext in _SNDFILE_EXTENSIONS else None
+    _check_wav_header(data, budget)
+    raw = readers.read_with_soundfile(data, ext, budget) if ext in _SNDFILE_EXTENSIONS else None
     if raw is None:
-        raw = readers.read_with_pyav(data, ext, max_seconds)
+        raw = readers.read_with_pyav(data, ext, budget)
     if raw is None:
         raise rejections.undecodable(ext)
     if raw.samples.size == 0:
@@ -94,7 +103,7 @@ def decode_audio(data: bytes, extension: str, *, max_seconds: float) -> DecodedA
     return DecodedAudio(samples=samples.astype(np.float32, copy=False), sample_rate=raw.sample_rate)
 
 
-def _check_wav_header(data: bytes, max_seconds: float) -> None:
+def _check_wav_header(data: bytes, budget: ClipBudget) -> None:
     if not is_riff_wave(data):
         return
     kind = "wav"  # the content is RIFF/WAVE whatever the file is called
@@ -104,5 +113,5 @@ def _check_wav_header(data: bytes, max_seconds: float) -> None:
     if header.truncated and header.announced_s is not None:
         raise rejections.truncated(kind, header.announced_s, header.present_s)
     length = header.announced_s if header.announced_s is not None else header.present_s
-    if rejections.exceeds(length, max_seconds):
-        raise rejections.too_long(length, max_seconds)
+    if budget.exceeds(length, header.sample_rate):
+        raise budget.too_long(length, header.sample_rate)

@@ -3,15 +3,16 @@
 Each reader returns None when its library does not recognise the data at all
 (so the caller can try the other one), raises ``ClipRejected`` when the data
 is recognised but damaged or too long, and otherwise returns float32 mono
-samples. Neither ever decodes more than ``max_seconds`` plus a little slack:
-audio is decoded block by block and decoding stops at the cap, so a clip
-whose header lies about its length (or has none) costs at most that much.
+samples. Neither ever holds more than the ``ClipBudget`` allows (its seconds,
+and its frames whatever the sample rate) plus a little slack: a length or rate
+in the header that does not fit is refused before decoding, audio is decoded
+block by block, and decoding stops at the cap, so a clip whose header lies
+about its length (or has none) costs at most that much.
 """
 
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass, field
 
 import av
@@ -20,8 +21,10 @@ import numpy as np
 import soundfile as sf
 
 from voicecloning.audio import rejections
+from voicecloning.audio.budget import ClipBudget
 
-_BLOCK_FRAMES = 65536
+# Samples (frames x channels) per soundfile read: one block stays near 1 MB at any channel count.
+_BLOCK_SAMPLES = 2**18
 # soundfile reports "unknown length" as a huge count.
 _UNKNOWN_FRAMES = 2**62
 # Only these formats state their exact length in the header; for the others
@@ -41,7 +44,7 @@ class _MonoCollector:
     """Gathers down-mixed blocks and refuses to hold more than the cap."""
 
     sample_rate: int
-    max_seconds: float
+    budget: ClipBudget
     announced_s: float | None  # for the "too long" message
     announced_exactly: bool
     blocks: list[np.ndarray] = field(default_factory=list)
@@ -49,7 +52,7 @@ class _MonoCollector:
 
     @property
     def cap_frames(self) -> int:
-        return math.ceil((self.max_seconds + rejections.LENGTH_SLACK_S) * self.sample_rate)
+        return self.budget.cap_frames(self.sample_rate)
 
     def add(self, channels_last: np.ndarray) -> None:
         """Add a (frames, channels) block."""
@@ -57,8 +60,9 @@ class _MonoCollector:
         self.blocks.append(np.ascontiguousarray(mono, dtype=np.float32))
         self.frames += len(mono)
         if self.frames > self.cap_frames:
-            known = self.announced_s if self.announced_s and self.announced_s > self.max_seconds else None
-            raise rejections.too_long(known, self.max_seconds, estimated=not self.announced_exactly)
+            fits_s = self.budget.seconds_at(self.sample_rate)
+            known = self.announced_s if self.announced_s and self.announced_s > fits_s else None
+            raise self.budget.too_long(known, self.sample_rate, estimated=not self.announced_exactly)
 
     def result(self) -> RawAudio:
         samples = np.concatenate(self.blocks) if self.blocks else np.zeros(0, dtype=np.float32)
@@ -74,7 +78,7 @@ def sndfile_duration(data: bytes) -> float | None:
         return None
 
 
-def read_with_soundfile(data: bytes, extension: str, max_seconds: float) -> RawAudio | None:
+def read_with_soundfile(data: bytes, extension: str, budget: ClipBudget) -> RawAudio | None:
     try:
         f = sf.SoundFile(io.BytesIO(data))
     except sf.SoundFileError:
@@ -82,13 +86,14 @@ def read_with_soundfile(data: bytes, extension: str, max_seconds: float) -> RawA
     with f:
         announced = f.frames / f.samplerate if 0 < f.frames < _UNKNOWN_FRAMES else None
         exact = f.format in _EXACT_LENGTH_SNDFILE
-        if announced is not None and exact and rejections.exceeds(announced, max_seconds):
-            raise rejections.too_long(announced, max_seconds)
-        collector = _MonoCollector(f.samplerate, max_seconds, announced, exact)
+        if announced is not None and exact and budget.exceeds(announced, f.samplerate):
+            raise budget.too_long(announced, f.samplerate)
+        collector = _MonoCollector(f.samplerate, budget, announced, exact)
+        block_frames = max(1, _BLOCK_SAMPLES // max(1, f.channels))
         try:
             while True:
                 block = f.read(
-                    min(_BLOCK_FRAMES, collector.cap_frames + 1 - collector.frames), dtype="float32", always_2d=True
+                    min(block_frames, collector.cap_frames + 1 - collector.frames), dtype="float32", always_2d=True
                 )
                 if len(block) == 0:
                     break
@@ -119,7 +124,7 @@ def pyav_duration(data: bytes) -> float | None:
         return None
 
 
-def read_with_pyav(data: bytes, extension: str, max_seconds: float) -> RawAudio | None:
+def read_with_pyav(data: bytes, extension: str, budget: ClipBudget) -> RawAudio | None:
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
     except av.error.FFmpegError:
@@ -130,10 +135,11 @@ def read_with_pyav(data: bytes, extension: str, max_seconds: float) -> RawAudio 
         stream = container.streams.audio[0]
         announced = _pyav_duration(container, stream)
         exact = container.format.name not in _GUESSED_LENGTH_PYAV
-        if announced is not None and exact and rejections.exceeds(announced, max_seconds):
-            raise rejections.too_long(announced, max_seconds)
+        rate = stream.codec_context.sample_rate or 0
+        if announced is not None and exact and rate > 0 and budget.exceeds(announced, rate):
+            raise budget.too_long(announced, rate)
         try:
-            return _decode_stream(container, stream, max_seconds, announced, exact)
+            return _decode_stream(container, stream, budget, announced, exact)
         except av.error.FFmpegError as exc:
             raise rejections.damaged(extension) from exc
 
@@ -141,7 +147,7 @@ def read_with_pyav(data: bytes, extension: str, max_seconds: float) -> RawAudio 
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.audio.stream.AudioStream,
-    max_seconds: float,
+    budget: ClipBudget,
     announced: float | None,
     exact: bool,
 ) -> RawAudio:
@@ -151,7 +157,7 @@ def _decode_stream(
         if resampler is None:
             # Planar float at the first frame's rate and layout; we average channels ourselves.
             resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=frame.sample_rate)
-            collector = _MonoCollector(frame.sample_rate, max_seconds, announced, exact)
+            collector = _MonoCollector(frame.sample_rate, budget, announced, exact)
         for converted in resampler.resample(frame):
             collector.add(converted.to_ndarray().T)
     if resampler is None or collector is None:

@@ -38,6 +38,17 @@ def too_long(seconds: float | None, max_seconds: float, *, estimated: bool = Fal
     return ClipRejected(f"the clip is {about}{describe_duration(seconds)} long; upload at most {limit}.")
 
 
+def too_long_at_rate(seconds: float | None, rate: int, fits_s: float, max_seconds: float,
+                     max_rate: int) -> ClipRejected:
+    """A clip whose sample rate is above ``max_rate`` holds more samples than the limit allows."""
+    length = f"is {describe_duration(seconds)} long" if seconds is not None else "is too long"
+    return ClipRejected(
+        f"the clip {length} at a sample rate of {rate:,} Hz; at that rate at most {describe_duration(fits_s)} "
+        f"fit (the limit is {describe_duration(max_seconds)} at {max_rate:,} Hz or less). "
+        f"Export the recording at {max_rate / 1000:g} kHz or less, or upload a shorter clip."
+    )
+
+
 def undecodable(extension: str) -> ClipRejected:
     name = FORMAT_NAMES[extension]
     return ClipRejected(
