@@ -13,6 +13,7 @@ from handlers.terminal import after_delivery
 from voicecloning.events import FINALIZED, StorageEvent
 from voicecloning.logs import fields, log_context
 from voicecloning.routes import Route, route
+from voicecloning.selfreport import report_once
 from voicecloning.services import Services
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def handle_storage_event(event: StorageEvent, services: Services) -> Outcome:
             if outcome not in (Outcome.STALE, Outcome.IGNORED):
                 _follow_up(services, target, event)
         services.tasks.flush(lambda task: handle_task(task, services))
+        report_once(services.docs, services.engine, services.worker, services.clock())
         return outcome
 
 

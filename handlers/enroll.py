@@ -118,7 +118,7 @@ def _prepare(info: BlobInfo, inputs: BlobStore, settings: Settings) -> PreparedC
     data = inputs.read(info.name, info.generation)
     if data is None:
         raise ClipRejected(f"the clip '{info.name}' was replaced or deleted while it was being enrolled; upload it again.")
-    audio = decode_audio(data, ext, max_seconds=limits.max_clip_seconds)
+    audio = decode_audio(data, ext, max_seconds=limits.max_clip_seconds, max_source_rate=limits.max_source_rate)
     checks = ClipChecks(min_speech_seconds=limits.min_speech_seconds, max_reference_seconds=limits.max_reference_seconds)
     return prepare_reference(audio, checks)
 

@@ -16,6 +16,7 @@ from handlers.outcome import Outcome
 from handlers.render_part import render_part
 from handlers.terminal import after_delivery, refresh_usage
 from voicecloning.logs import fields, log_context
+from voicecloning.selfreport import report_once
 from voicecloning.services import Services
 from voicecloning.stores.queue import Task
 
@@ -67,4 +68,5 @@ def handle_task(task: Task, services: Services) -> Outcome:
         if task.kind in JOB_TASKS and outcome not in (Outcome.STALE, Outcome.IGNORED):
             after_delivery(services, "job", task.body["job"], int(task.body["generation"]))
     services.tasks.flush(lambda t: handle_task(t, services))
+    report_once(services.docs, services.engine, services.worker, services.clock())
     return outcome

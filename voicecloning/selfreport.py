@@ -61,3 +61,21 @@ def _precision(configured: str, device: str) -> str:
     from voicecloning.engine.precision import resolve_precision
 
     return resolve_precision(configured, device)
+
+
+_reported: set[int] = set()
+
+
+def report_once(docs: DocumentStore, engine: Any, instance: str, now: datetime) -> bool:
+    """Write the report the first time this process sees its engine loaded (after a delivery); True if written.
+    A transient failure is left for the next delivery to try again."""
+    from voicecloning.errors import TransientError
+
+    if id(engine) in _reported or not getattr(engine, "loaded", False) or not hasattr(engine, "config"):
+        return False
+    try:
+        report_worker(docs, engine, instance, now)
+    except TransientError:
+        return False
+    _reported.add(id(engine))
+    return True
