@@ -4,6 +4,7 @@ output formats, voice settings, long text with progress, dialogue, clip checks, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support.clips import silence, speech_clip, speech_samples
 from tests.support.harness import Harness, audio_of
+from voicecloning import records
 from voicecloning.engine.xtts import EngineConfig, XttsEngine
 
 pytestmark = pytest.mark.integration
@@ -94,47 +96,95 @@ def test_out_of_range_settings_fail_with_the_allowed_range(h: Harness, field: st
     assert doc["status"] == "failed" and fragment in doc["error"] and "between" in doc["error"]
 
 
-def spy_progress(h: Harness, doc_path: str, record: Any) -> list[Any]:
-    """Record ``record(progress)`` for every progress write to ``doc_path`` (the writes still happen)."""
-    writes: list[Any] = []
-    real_update = h.services.docs.update
+@dataclass
+class ProgressWrites:
+    """Every progress write of one job, as ``record(progress)``: per part document (the renewals of
+    the worker rendering it) and on the job document (its aggregate of the parts)."""
 
-    def spy(path: str, fields: dict[str, Any]) -> None:
-        if "progress" in fields and path == doc_path:
-            writes.append(record(fields["progress"]))
-        real_update(path, fields)
+    parts: dict[str, list[Any]] = field(default_factory=dict)
+    job: list[Any] = field(default_factory=list)
 
-    h.services.docs.update = spy  # type: ignore[method-assign]
+
+def spy_progress(h: Harness, monkeypatch: pytest.MonkeyPatch, job_path: str, record: Any) -> ProgressWrites:
+    """Record the progress writes of ``job_path`` and its parts (the writes still happen)."""
+    writes = ProgressWrites()
+    real_renew, real_transact = records.renew, h.services.docs.transact
+
+    def renew(docs: Any, path: str, **kwargs: Any) -> bool:
+        ours = real_renew(docs, path, **kwargs)
+        progress = (kwargs.get("fields") or {}).get("progress")
+        if ours and progress is not None and path.startswith(job_path + "/parts/"):
+            writes.parts.setdefault(path, []).append(record(progress))
+        return ours
+
+    def transact(path: str, fn: Any) -> Any:
+        if path != job_path:
+            return real_transact(path, fn)
+        before = (h.services.docs.get(path) or {}).get("aggregated_at")
+        result = real_transact(path, fn)
+        after = h.services.docs.get(path) or {}
+        if after.get("aggregated_at") != before:
+            writes.job.append(record(after["progress"]))
+        return result
+
+    monkeypatch.setattr(records, "renew", renew)
+    h.services.docs.transact = transact  # type: ignore[method-assign]
     return writes
 
 
-def test_a_20000_character_request_completes_with_progress(tmp_path: Path, fast_engine: XttsEngine, clip: bytes) -> None:
+def test_a_20000_character_request_completes_with_progress(
+    tmp_path: Path, fast_engine: XttsEngine, clip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long request is planned into parts; each part reports its progress while it renders, the job
+    document's progress rises with the parts done, and the output holds every segment."""
     h = Harness(tmp_path, fast_engine)
     h.put("voices/long.wav", clip)
-    writes = spy_progress(h, "jobs/novel", lambda progress: progress)
-    h.with_settings(reliability=type(h.services.settings.reliability)(progress_interval_seconds=0.0))
+    writes = spy_progress(h, monkeypatch, "jobs/novel", lambda progress: progress)
+    h.with_settings(reliability=replace(h.services.settings.reliability, progress_interval_seconds=0.0),
+                    parts=replace(h.services.settings.parts, aggregate_interval_seconds=0.0))
     sentence = "The quick brown fox jumps over the lazy dog, and then it rests for a while. "
     text = (sentence * (20_000 // len(sentence) + 1))[:20_000]
     doc = h.request("novel", text=text, voice_id="long")
     assert doc["status"] == "done", doc.get("error")
     assert doc["progress"] == 1.0 and doc["characters"] == len(text.strip())
-    assert len(writes) > 50 and writes == sorted(writes) and 0 < writes[0] < writes[-1] < 1.0
+    assert doc["parts_total"] > 10 and doc["parts_done"] == doc["parts_total"]
+    parts = [h.doc(f"jobs/novel/parts/{n}") for n in range(doc["parts_total"])]
+    assert all(p["status"] == "done" and p["progress"] == 1.0 for p in parts)
+    assert sum(p["chars"] for p in parts) > 0.98 * len(text)  # all the text (less the spaces between segments)
+    part_writes = [w for path in sorted(writes.parts) for w in writes.parts[path]]
+    assert len(part_writes) > 50
+    for progress in writes.parts.values():  # within a part: rising, never 0 nor complete before its write
+        assert progress == sorted(progress) and progress[0] > 0 and progress[-1] < 1.0
+    assert len(writes.job) >= doc["parts_total"] - 1  # an aggregate after (nearly) every part
+    assert writes.job == sorted(writes.job) and writes.job[0] > 0 and writes.job[-1] < 1.0
     audio, _sr = audio_of(h.output(doc))
-    assert len(audio) / 24000 > 0.2 * len(writes)  # every segment is in the output, with pauses
+    segments = sum(len(p["segments"]) for p in parts)
+    assert segments > 50
+    assert len(audio) / 24000 > 0.2 * (segments - 1)  # every segment is in the output, with pauses
 
 
-def test_progress_is_written_at_most_about_once_a_second(tmp_path: Path, fast_engine: XttsEngine, clip: bytes) -> None:
+def test_progress_is_written_at_most_about_once_a_second(
+    tmp_path: Path, fast_engine: XttsEngine, clip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress writes to one document (a part's, the job's aggregate) are at least a second apart,
+    but for the job's first audio and its completion; Firestore sustains about one write a second."""
     import time
 
     h = Harness(tmp_path, fast_engine)
     h.put("voices/p.wav", clip)
-    writes = spy_progress(h, "jobs/throttle", lambda _progress: time.monotonic())
+    writes = spy_progress(h, monkeypatch, "jobs/throttle", lambda _progress: time.monotonic())
+    # one part of every segment: its renewals are throttled by the interval, not by the part size
+    h.with_settings(parts=replace(h.services.settings.parts, part_audio_seconds=600.0))
     started = time.monotonic()
     doc = h.request("throttle", text="Short sentence here. " * 300, voice_id="p")
     elapsed = time.monotonic() - started
     assert doc["status"] == "done"
-    assert len(writes) <= elapsed + 1
-    assert all(b - a >= 0.99 for a, b in zip(writes, writes[1:], strict=False))
+    for progress in writes.parts.values():
+        assert len(progress) <= elapsed + 1
+        assert all(b - a >= 0.99 for a, b in zip(progress, progress[1:], strict=False))
+    throttled = writes.job[1:-1]  # the first (part 0's first audio) and the last (all done) are forced
+    assert all(b - a >= 0.99 for a, b in zip(throttled, throttled[1:], strict=False))
+    assert len(writes.job) <= elapsed + 2
 
 
 def test_items_render_a_multi_voice_dialogue_in_one_file(h: Harness, clip: bytes) -> None:
@@ -216,15 +266,22 @@ def test_consent_in_object_metadata_is_stored_on_the_voice(tmp_path: Path, engin
 
 
 def test_re_enrolling_a_voice_replaces_its_latents(tmp_path: Path, engine: XttsEngine, clip: bytes) -> None:
-    """A new clip under the same name re-enrolls the voice; the old latents are removed, not left behind."""
-    import time
-
+    """A new clip under the same name re-enrolls the voice. The latents of the enrollment just before
+    are kept (a job planned with them may still be rendering its parts); earlier ones are removed."""
     h = Harness(tmp_path, engine)
     h.put("voices/again.wav", clip)
     first = h.doc("voices/again")["latents_object"]
-    time.sleep(0.01)
     h.put("voices/again.wav", speech_clip(tmp_path / "second.wav", seconds=6).read_bytes())
     second = h.doc("voices/again")
     assert second["status"] == "ready" and second["latents_object"] != first
-    assert h.services.outputs.stat(first) is None and h.services.outputs.stat(second["latents_object"]) is not None
-    assert h.request("after", text="New voice.", voice_id="again")["status"] == "done"
+    assert h.services.outputs.stat(first) is not None  # the previous enrollment's: kept, for planned jobs
+    h.put("voices/again.wav", speech_clip(tmp_path / "third.wav", seconds=5).read_bytes())
+    third = h.doc("voices/again")
+    assert third["status"] == "ready" and third["latents_object"] not in (first, second["latents_object"])
+    assert h.services.outputs.stat(first) is None  # two enrollments back: removed, not left behind
+    assert h.services.outputs.stat(second["latents_object"]) is not None
+    assert h.services.outputs.stat(third["latents_object"]) is not None
+    latents = [i.name for i in h.services.outputs.list("voices/again.")]
+    assert sorted(latents) == sorted([second["latents_object"], third["latents_object"]])
+    job = h.request("after", text="New voice.", voice_id="again")
+    assert job["status"] == "done" and job["voices"] == {"again": third["latents_object"]}

@@ -115,6 +115,39 @@ def test_concurrent_duplicates_do_the_work_once(services: Services, json_logs: l
     assert len(matching(json_logs, "job done", job="jobs/race")) == 1
 
 
+class _ReadHook:
+    """An input store that runs ``hook`` once, when the request is first read."""
+
+    def __init__(self, store: Any, hook: Callable[[], None]) -> None:
+        self._store, self._hook = store, [hook]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        if self._hook:
+            self._hook.pop()()
+        return self._store.read(*args, **kwargs)
+
+
+def test_a_duplicate_that_opened_the_job_before_it_was_planned_does_not_plan_it_again(
+    services: Services, json_logs: list[dict[str, Any]]
+) -> None:
+    """Delivery B opens the job, then (while B reads the request) delivery A plans it: B must not claim
+    and plan the job a second time (the deterministic form of the concurrent duplicates above)."""
+    held = _HeldTasks()
+    event = put(services, "requests/twice-planned.json", request_bytes(text="Plan me once.", voice_id="v"))
+    first: list[Outcome] = []
+    svc_b = _with(services, inputs=_ReadHook(services.inputs, lambda: first.append(
+        handle_storage_event(event, _with(services, tasks=held)))))
+    second = handle_storage_event(event, _with(svc_b, tasks=held))
+    assert first == [Outcome.PLANNED]
+    assert second is Outcome.DUPLICATE
+    assert len(matching(json_logs, "job planned", job_id="twice-planned")) == 1
+    assert services.docs.get("jobs/twice-planned")["attempts"] == 1
+    assert len(held.tasks) == 1
+
+
 def test_a_dead_workers_lease_expires_and_the_job_is_finished(services: Services, clock: FakeClock) -> None:
     """A worker that claimed the job and died blocks it only until its lease expires."""
     event = put(services, "requests/orphan.json", request_bytes(text="Left behind.", voice_id="v"))
@@ -140,8 +173,9 @@ def test_a_dead_workers_lease_expires_and_the_job_is_finished(services: Services
 def test_a_dead_part_workers_lease_expires_and_the_redelivery_finishes_the_job(
     services: Services, clock: FakeClock
 ) -> None:
-    """A worker that claimed a part and died: the job's redelivered event queues the part again once
-    the part's lease has run out, and the job finishes with one output."""
+    """A worker that claimed a part and died (tasks run in the event's delivery): the redelivered event
+    is refused (HTTP 500, retried) while the part's lease lasts, since acknowledging it would leave no
+    delivery to finish the job; once the lease has run out the redelivery renders the part and finishes."""
     held = _HeldTasks()
     event = put(services, "requests/orphan-part.json", request_bytes(text="Part left behind.", voice_id="v"))
     assert handle_storage_event(event, _with(services, tasks=held)) is Outcome.PLANNED
@@ -150,7 +184,8 @@ def test_a_dead_part_workers_lease_expires_and_the_redelivery_finishes_the_job(
     dead = records.claim(services.docs, "jobs/orphan-part/parts/0", generation=event.generation, now=clock(),
                          lease_seconds=lease, max_attempts=3, working_status="processing")
     assert dead.outcome == "claimed" and task.body["part"] == 0
-    assert handle_storage_event(event, services) is Outcome.DUPLICATE  # the part is leased: not queued again
+    with pytest.raises(JobBusy):  # the part is leased: redelivered later, not acknowledged
+        handle_storage_event(event, services)
     assert services.docs.get("jobs/orphan-part")["status"] == "processing"
     assert _output(services, "orphan-part") is None
     clock.advance(lease + 1)

@@ -11,7 +11,7 @@ import pytest
 
 from voicecloning.batch import ManifestLimits, default_job_id, job_finished, open_batch, parse_manifest
 from voicecloning.errors import InvalidRequest
-from voicecloning.settings import Settings
+from voicecloning.settings import Limits, Settings
 from voicecloning.stores.documents import SqliteDocumentStore
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ def test_job_ids_stay_within_the_id_limit_for_long_batch_ids() -> None:
 
 def test_limits_come_from_the_settings() -> None:
     env = {"VOICECLONING_BATCH_MAX_LINES": "5", "VOICECLONING_BATCH_MAX_BYTES": "1000"}
-    assert ManifestLimits.from_settings(Settings.from_env(env)) == ManifestLimits(5, 1000, 256 * 1024)
+    assert ManifestLimits.from_settings(Settings.from_env(env)) == ManifestLimits(5, 1000, Limits().max_request_bytes)
 
 
 def open_three(docs: SqliteDocumentStore, generation: int = 1) -> dict[str, object]:

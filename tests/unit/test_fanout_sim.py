@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voicecloning.bench.fanout import book_text, summarise
-from voicecloning.bench.simulate import Measured, Shape, book_parts, simulate
+from voicecloning.bench.fanout import summarise
+from voicecloning.bench.simulate import Measured, Shape, book_parts, book_text, simulate
 
 NO_OVERHEAD = Measured(render_s_per_audio_s=0.5, cold_start_s=0.0, assembly_audio_s_per_s=10.0,
                        planning_s_per_part=0.0)

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
 import statistics
@@ -23,12 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from voicecloning.bench.driver import DEFAULT_MODEL_DIR, ensure_models
+from voicecloning.bench.simulate import SENTENCES, book_text
 from voicecloning.engine.manifest import read_manifest
 
 DEFAULT_CHARS = 6000  # ~8 parts of the default 60 s (estimated) each
@@ -36,37 +37,6 @@ DEFAULT_TOKENS = 128  # ~5.9 s of audio per segment; a real 250-character segmen
 DEFAULT_TIMEOUT_S = 1800.0
 VOICE = "bench"
 POLL_S = 0.25
-# Sentences of very different lengths, drawn at random: segments and parts come out ragged.
-SENTENCES = (
-    "Yes.",
-    "He waited.",
-    "The rain had stopped by the time they reached the bridge.",
-    "Nobody in the village could remember when the old mill had last turned.",
-    "She folded the letter twice, put it in her coat pocket, and walked out into the cold morning air.",
-    "What would you have done?",
-    "For three days the wind came down from the hills, rattling the shutters and driving the sheep into "
-    "the lee of the stone walls, and on the fourth day it dropped as suddenly as it had risen.",
-    "The station clock said twenty past nine.",
-    "It was not, he thought, the kind of house that people left willingly; it was the kind they were "
-    "carried out of, feet first, after a long life spent complaining about the draughts.",
-    "Listen to me.",
-    "By evening the harbour was full of boats, their lamps swaying on the black water like slow fireflies.",
-    "Margaret laughed, though she did not find it funny at all.",
-)
-
-
-def book_text(chars: int, seed: int = 0) -> str:
-    """About ``chars`` characters of prose: paragraphs of sentences of ragged lengths (deterministic)."""
-    rng = random.Random(seed)
-    paragraphs: list[str] = []
-    total = 0
-    while total < chars:
-        paragraph = " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(2, 7)))
-        paragraphs.append(paragraph)
-        total += len(paragraph) + 2
-    return "\n\n".join(paragraphs)[:chars].rsplit(" ", 1)[0]
-
-
 def espeak_clip(path: Path, seconds: float = 12.0) -> Path:
     """A speech clip spoken by espeak-ng (WAV, 22.05 kHz mono), about ``seconds`` long."""
     exe = shutil.which("espeak-ng")
@@ -115,12 +85,9 @@ class Serve:
         """The JSON log lines of the supervisor and its workers (other lines skipped)."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return out
+            with contextlib.suppress(json.JSONDecodeError):
+                out.append(json.loads(line) if line.startswith("{") else None)
+        return [line for line in out if isinstance(line, dict)]
 
 
 def _group_alive(pgid: int) -> bool:
@@ -136,17 +103,21 @@ def _epoch(value: Any) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def _wait(docs: Any, path: str, serve: Serve, deadline: float, until: Sequence[str]) -> dict[str, Any]:
+def _wait(data: Path, path: str, serve: Serve, deadline: float, until: str) -> dict[str, Any]:
+    """The document at ``path`` once its status is ``until`` (raises if it fails, serve dies, or time is up)."""
+    from voicecloning.stores.documents import SqliteDocumentStore
+
     while time.monotonic() < deadline:
-        doc = docs.get(path) or {}
-        if doc.get("status") in until:
+        db = data / "documents.sqlite3"
+        doc = (SqliteDocumentStore(db).get(path) if db.is_file() else None) or {}
+        if doc.get("status") == until:
             return dict(doc)
         if doc.get("status") == "failed":
             raise RuntimeError(f"{path} failed: {doc.get('error')}")
         if not serve.alive():
             raise RuntimeError(f"serve exited with status {serve.proc.returncode}; see {serve.log_path}")
         time.sleep(POLL_S)
-    raise TimeoutError(f"{path} not {'/'.join(until)} in time")
+    raise TimeoutError(f"{path} not {until} in time")
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -170,35 +141,23 @@ def summarise(job: dict[str, Any], parts: list[dict[str, Any]], loads: list[tupl
     last_part = max(_epoch(p["finished_at"]) for p in parts)
     assembly_s = finished - last_part
     planned = max(_epoch(p["created_at"]) for p in parts) - created
+    renders_s, audio = [r[1] for r in renders], float(job.get("duration_s") or 0.0)
     return {
-        "workers": workers,
-        "parts_total": len(parts),
-        "chars": sum(int(p.get("chars") or 0) for p in parts),
-        "audio_s": round(float(job.get("duration_s") or 0.0), 2),
-        "wall_s": round(finished - dropped_at, 2),
-        "job_s": round(finished - created, 2),
+        "workers": workers, "parts_total": len(parts), "chars": sum(int(p.get("chars") or 0) for p in parts),
+        "audio_s": round(audio, 2), "wall_s": round(finished - dropped_at, 2), "job_s": round(finished - created, 2),
         "first_audio_s": round(_epoch(job["first_audio_at"]) - created, 2),
-        "part0_render_s": round(renders[0][1], 2),
-        "part0_audio_s": round(renders[0][2], 2),
+        "part0_render_s": round(renders[0][1], 2), "part0_audio_s": round(renders[0][2], 2),
         "parts_per_min": round(len(parts) / max(1e-9, last_part - created) * 60, 2),
-        "part_render_median_s": round(statistics.median(r[1] for r in renders), 2),
-        "part_render_p90_s": round(_quantile([r[1] for r in renders], 0.9), 2),
-        "render_s_per_audio_s": round(sum(r[1] for r in renders) / max(1e-9, sum(r[2] for r in renders)), 3),
-        "parts_with_model_load": cold_parts,
-        "assembly_s": round(assembly_s, 2),
-        "assembly_audio_s_per_s": round(float(job.get("duration_s") or 0.0) / max(1e-3, assembly_s), 1),
+        "part_render_median_s": round(statistics.median(renders_s), 2),
+        "part_render_p90_s": round(_quantile(renders_s, 0.9), 2),
+        "render_s_per_audio_s": round(sum(renders_s) / max(1e-9, sum(r[2] for r in renders)), 3),
+        "parts_with_model_load": cold_parts, "assembly_s": round(assembly_s, 2),
+        "assembly_audio_s_per_s": round(audio / max(1e-3, assembly_s), 1),
         "planning_s_per_part": round(planned / len(parts), 4),
         "cold_start_s": round(max((s for _e, s in loads), default=0.0), 2),
         "model_loads_s": [round(s, 2) for _e, s in loads],
-        "parts_by_worker": _by_worker(renders),
+        "parts_by_worker": dict(Counter(str(r[3]) for r in renders)),
     }
-
-
-def _by_worker(renders: list[tuple[int, float, float, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _i, _r, _a, worker in renders:
-        counts[str(worker)] = counts.get(str(worker), 0) + 1
-    return counts
 
 
 def run_one(fast_dir: Path, workers: int, text: str, *, threads: int, tokens_per_segment: int,
@@ -222,17 +181,15 @@ def run_one(fast_dir: Path, workers: int, text: str, *, threads: int, tokens_per
             deadline = time.monotonic() + timeout_s
             clip = espeak_clip(data / "clip.wav")
             os.replace(clip, data / "input" / "voices" / f"{VOICE}.wav")
-            while not (data / "documents.sqlite3").is_file():
-                _wait_alive(serve, deadline)
-            docs = SqliteDocumentStore(data / "documents.sqlite3")
-            _wait(docs, f"voices/{VOICE}", serve, deadline, ("ready",))
+            _wait(data, f"voices/{VOICE}", serve, deadline, "ready")
             job_id = f"fanout-{workers}"
             request = data / f"{job_id}.json"
             request.write_text(json.dumps({"text": text, "voice_id": VOICE, "language": "en", "seed": 1}))
             dropped_at = time.time()
             os.replace(request, data / "input" / "requests" / f"{job_id}.json")
-            job = _wait(docs, f"jobs/{job_id}", serve, deadline, ("done",))
-            parts = [doc for _key, doc in docs.children(f"jobs/{job_id}/parts")]
+            job = _wait(data, f"jobs/{job_id}", serve, deadline, "done")
+            store = SqliteDocumentStore(data / "documents.sqlite3")
+            parts = [doc for _key, doc in store.children(f"jobs/{job_id}/parts")]
             loads = [(_epoch(line["time"]), float(line["seconds"])) for line in serve.log_lines()
                      if line.get("message") == "model loaded"]
             cpu_s = worker_cpu_seconds(data)
@@ -254,14 +211,6 @@ def worker_cpu_seconds(data: Path) -> float:
             times = psutil.Process(int(line)).cpu_times()
             total += times.user + times.system
     return total
-
-
-def _wait_alive(serve: Serve, deadline: float) -> None:
-    if not serve.alive():
-        raise RuntimeError(f"serve exited with status {serve.proc.returncode}; see {serve.log_path}")
-    if time.monotonic() > deadline:
-        raise TimeoutError("serve did not create its document store")
-    time.sleep(POLL_S)
 
 
 def run_fanout(model_dir: Path = DEFAULT_MODEL_DIR, workers_list: Sequence[int] = (1, 2), chars: int = DEFAULT_CHARS,
@@ -291,8 +240,12 @@ ROWS = (("parts", "parts_total"), ("audio (s)", "audio_s"), ("wall (s)", "wall_s
 def table(results: Sequence[dict[str, Any]]) -> str:
     lines = [f"{'workers':28}" + "".join(f"{r['workers']:>10}" for r in results)]
     for label, key in ROWS:
-        lines.append(f"{label:28}" + "".join(f"{r[key]!s:>10}" for r in results))
+        lines.append(f"{label:28}" + "".join(f"{_cell(r[key]):>10}" for r in results))
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return "/".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import random
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +46,37 @@ REQUEST_BILLING_USD = (0.000024, 0.0000025)
 # What this session measured (docs/PERFORMANCE.md "Fan-out"); used when no --measured file is given.
 MEASURED_DEFAULTS = {"render_s_per_audio_s": 0.9, "cold_start_s": 10.0, "assembly_audio_s_per_s": 150.0,
                      "planning_s_per_part": 0.03}
+
+
+# Sentences of very different lengths, drawn at random: segments and parts come out ragged.
+SENTENCES = (
+    "Yes.",
+    "He waited.",
+    "The rain had stopped by the time they reached the bridge.",
+    "Nobody in the village could remember when the old mill had last turned.",
+    "She folded the letter twice, put it in her coat pocket, and walked out into the cold morning air.",
+    "What would you have done?",
+    "For three days the wind came down from the hills, rattling the shutters and driving the sheep into "
+    "the lee of the stone walls, and on the fourth day it dropped as suddenly as it had risen.",
+    "The station clock said twenty past nine.",
+    "It was not, he thought, the kind of house that people left willingly; it was the kind they were "
+    "carried out of, feet first, after a long life spent complaining about the draughts.",
+    "Listen to me.",
+    "By evening the harbour was full of boats, their lamps swaying on the black water like slow fireflies.",
+    "Margaret laughed, though she did not find it funny at all.",
+)
+
+
+def book_text(chars: int, seed: int = 0) -> str:
+    """About ``chars`` characters of prose: paragraphs of sentences of ragged lengths (deterministic)."""
+    rng = random.Random(seed)
+    paragraphs: list[str] = []
+    total = 0
+    while total < chars:
+        paragraph = " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(2, 7)))
+        paragraphs.append(paragraph)
+        total += len(paragraph) + 2
+    return "\n\n".join(paragraphs)[:chars].rsplit(" ", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -88,13 +121,8 @@ class SimResult:
 def book_parts(chars: int = BOOK_CHARS, *, part_seconds: float | None = None,
                first_part_seconds: float | None = None, seed: int = 0) -> list[tuple[float, float]]:
     """(pause before, audio seconds) of each part of a ``chars``-character book, planned as jobs are."""
-    from voicecloning.bench.fanout import book_text
-
     defaults = Parts()
-    # Split paragraph by paragraph: pysbd's time grows faster than linearly with the text's length
-    # (docs/PERFORMANCE.md "Fan-out"); the plan's shape is the same.
-    texts = [seg for paragraph in book_text(chars, seed).split("\n\n")
-             for seg in split_text(paragraph, "en", EN_CHAR_LIMIT)]
+    texts = split_text(book_text(chars, seed), "en", EN_CHAR_LIMIT)
     segments = [Segment(text, "v", "en", 0.0 if n == 0 else PAUSE_BETWEEN_SEGMENTS_S) for n, text in enumerate(texts)]
     parts = plan_parts(segments, part_seconds=part_seconds or defaults.part_audio_seconds,
                        first_part_seconds=first_part_seconds or defaults.first_part_audio_seconds)
@@ -138,9 +166,18 @@ def simulate(parts_audio_s: Sequence[float], measured: Measured, max_instances: 
                      round(instance_s * shape.usd_per_instance_s, 4), round(sum(busy) * request_rate, 4))
 
 
-def run_simulation(measured: Measured, instances: Sequence[int] = INSTANCES, chars: int = BOOK_CHARS,
-                   shape: Shape = Shape(), *, idle_tail_s: float = 0.0) -> list[SimResult]:
+def timed_book_parts(chars: int = BOOK_CHARS) -> tuple[list[tuple[float, float]], float]:
+    """``book_parts(chars)`` and the seconds it took here (the job handler's split and plan)."""
+    started = time.perf_counter()
     plan = book_parts(chars)
+    return plan, time.perf_counter() - started
+
+
+def run_simulation(measured: Measured, instances: Sequence[int] = INSTANCES, chars: int = BOOK_CHARS,
+                   shape: Shape = Shape(), *, idle_tail_s: float = 0.0,
+                   plan: Sequence[tuple[float, float]] | None = None) -> list[SimResult]:
+    """One simulation per ``max_instances``, of the ``chars``-character book (or ``plan``)."""
+    plan = plan if plan is not None else book_parts(chars)
     audio = [a for _p, a in plan]
     pauses = sum(p for p, _a in plan)
     return [simulate(audio, measured, m, shape, pauses_s=pauses, idle_tail_s=idle_tail_s) for m in instances]
@@ -175,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in MEASURED_DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=float, help=f"override (default measured: {value})")
     parser.add_argument("--part-overhead-s", type=float, default=0.0)
-    parser.add_argument("--split-s", type=float, default=0.0, help="seconds to cut the book into segments")
+    parser.add_argument("--split-s", type=float,
+                        help="seconds to cut the book into segments and plan it (default: timed here)")
     parser.add_argument("--chars", type=int, default=BOOK_CHARS)
     parser.add_argument("--instances", type=int, nargs="+", default=list(INSTANCES))
     parser.add_argument("--vcpu", type=float, default=Shape.vcpu)
@@ -184,9 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = asdict(measured_from(args.measured, args.from_workers)) if args.measured else dict(MEASURED_DEFAULTS)
     values: dict[str, Any] = {k: getattr(args, k) if getattr(args, k) is not None else base[k] for k in MEASURED_DEFAULTS}
-    measured = Measured(**values, part_overhead_s=args.part_overhead_s, split_s=args.split_s)
+    plan, split_s = timed_book_parts(args.chars)
+    measured = Measured(**values, part_overhead_s=args.part_overhead_s,
+                        split_s=round(split_s, 2) if args.split_s is None else args.split_s)
     shape = Shape(vcpu=args.vcpu, memory_gib=args.memory_gib)
-    results = run_simulation(measured, args.instances, args.chars, shape, idle_tail_s=args.idle_tail_s)
+    results = run_simulation(measured, args.instances, args.chars, shape, idle_tail_s=args.idle_tail_s, plan=plan)
     for result in results:
         print(json.dumps(asdict(result)))
     print(table(results, measured, shape))

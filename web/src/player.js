@@ -74,8 +74,8 @@ export class PartPlayer {
     if (!this.started) this.#swap(() => 0, false);
     else if (this.boundary) this.#handover(this.boundary);
     else if (this.audio.paused) {
-      const start = partStarts(this.parts)[this.current] || 0;
-      this.#swap(() => start + this.audio.currentTime, false);
+      const at = (partStarts(this.parts)[this.current] || 0) + this.audio.currentTime; // before src changes
+      this.#swap(() => at, false);
     } else this.handover = true; // let the part finish; #ended hands over in the pause the final file holds
   }
 

@@ -24,8 +24,11 @@ async function observe(page, selector) {
   await page.$eval(selector, (audio) => {
     const events = (window.__audioEvents = []);
     const name = () => decodeURIComponent(audio.src.split('#')[1] || '');
+    // Captured on the document: runs before the page's own listeners on the element (which may change src).
     for (const type of ['playing', 'ended', 'seeking']) {
-      audio.addEventListener(type, () => events.push({ type, src: name(), t: performance.now(), at: audio.currentTime }));
+      document.addEventListener(type, (event) => {
+        if (event.target === audio) events.push({ type, src: name(), t: performance.now(), at: audio.currentTime });
+      }, { capture: true });
     }
   });
 }
@@ -76,19 +79,26 @@ export async function userC(page, { env, signIn, step, result }) {
   await player(page, row, 'waiting', 1);
   s.waiting = await facts();
 
-  step('parts 1 and 2 are rendered: they play in order, with their pauses');
+  step('parts 1 and 2 are rendered: they play in order, with their pauses; C pauses in part 2');
   await ask('render', { parts: [1, 2] });
   await playing(page, audio, part(1));
   s.playingPart1 = await facts();
   await playing(page, audio, part(2));
-  await player(page, row, 'waiting', 3);
-  s.waitingFor3 = await facts();
+  await page.$eval(audio, (a) => a.pause());
+  s.pausedInPart2 = await facts();
 
-  step('the last part and the final file arrive: the final file takes over where C is');
+  step('the last part and the final file arrive: the final file takes over where C paused');
   await ask('finish');
-  await page.waitForSelector(`${row}[data-status="done"] a.download:not([hidden])`, { timeout: 30000 });
+  await page.waitForSelector(`${row}[data-status="done"][data-player="final"] a.download:not([hidden])`, { timeout: 30000 });
+  await page.waitForFunction(({ sel, want }) => {
+    const a = document.querySelector(sel);
+    return a.src.endsWith(`#${want}`) && a.readyState >= 1 && a.currentTime > 0 && !a.seeking;
+  }, { sel: audio, want: `${jobId}.wav` }, { timeout: 30000 });
+  s.handedOver = await facts();
+  await page.$eval(audio, (a) => a.play());
   await playing(page, audio, `${jobId}.wav`, start(seeded.total - 1) + 0.2);
   s.final = await facts();
+  s.starts = [...Array(seeded.total).keys()].map(start);
   s.events = await page.evaluate(() => window.__audioEvents);
   await page.$eval(audio, (a) => a.pause());
 }
