@@ -47,8 +47,16 @@ def assemble_job(
     counted = tally(docs, job_path, generation, int(job.get("parts_total") or 0))
     if not counted.complete:
         return Outcome.IGNORED  # early: the worker that finishes the last part queues assembly again
-    claimed = claim_or_outcome(docs, job_path, generation, "processing", settings, clock(),
-                               extra={"assembler": worker})
+    apath = assembly_path(job_path)
+    opened, _doc = records.open_record(docs, apath, generation=generation, now=clock(), initial={
+        "status": "queued", "job_id": job.get("job_id"), "owner": job.get("owner"),
+        "source": {"generation": str(generation)}})
+    if opened == "stale":
+        return Outcome.STALE
+    claimed = claim_or_outcome(docs, apath, generation, "processing", settings, clock(), extra={"worker": worker})
+    if claimed == Outcome.EXHAUSTED:
+        reason = (docs.get(apath) or {}).get("error") or "it kept failing"
+        return record_failure(docs, job_path, generation, None, f"the parts could not be joined: {reason}", clock())
     if isinstance(claimed, Outcome):
         return claimed
     token = claimed.token
@@ -59,34 +67,45 @@ def assemble_job(
     try:
         facts = _existing(outputs, name, generation) or _join(
             parts, name, generation, fmt, rate, job, engine.manifest, outputs=outputs,
-            renew=_renewer(docs, job_path, generation, token, settings, clock))
+            renew=_renewer(docs, apath, generation, token, settings, clock))
         if facts is None:
             return Outcome.STALE
         facts |= write_captions(outputs, job, parts, generation,
-                                renew=_renewer(docs, job_path, generation, token, settings, clock))
+                                renew=_renewer(docs, apath, generation, token, settings, clock))
         finished_at = clock()
-        done = records.finish(docs, job_path, generation=generation, token=token, now=finished_at, fields={
+        if not records.holds(docs, apath, generation=generation, token=token):
+            return Outcome.STALE
+        done = records.finish(docs, job_path, generation=generation, token=None, now=finished_at, fields={
             "status": "done", "error": None, "lease": None, "progress": 1.0, "parts_done": counted.total,
             "output_uri": outputs.uri(name), "output_object": name, "license": engine.manifest.license,
-            "finished_at": finished_at, **facts,
+            "assembler": worker, "finished_at": finished_at, **facts,
         })
+        records.finish(docs, apath, generation=generation, token=token, now=finished_at,
+                       fields={"status": "done", "lease": None, "finished_at": finished_at})
     except Overtaken:
         return Outcome.STALE
     except MissingPart as exc:
         return _rerender(docs, tasks, job_path, generation, token, exc.index, clock)
     except InputError as exc:
-        return record_failure(docs, job_path, generation, token, str(exc), clock())
+        record_failure(docs, apath, generation, token, str(exc), clock())
+        return record_failure(docs, job_path, generation, None, str(exc), clock())
     except TransientError as exc:
-        release_and_raise(docs, job_path, generation, token, exc, "processing", clock())
+        release_and_raise(docs, apath, generation, token, exc, "queued", clock())
     except Exception as exc:  # noqa: BLE001 -- a bug: fail fast with the reason, never retry it blindly
         log.exception("internal error while assembling", extra=fields(path=job_path))
-        return record_failure(docs, job_path, generation, token, internal_error(exc), clock())
+        record_failure(docs, apath, generation, token, internal_error(exc), clock())
+        return record_failure(docs, job_path, generation, None, internal_error(exc), clock())
     if not done:
         return Outcome.STALE
     log.info("job done", extra=fields(status="done", duration_s=facts["duration_s"], parts=counted.total))
     if not settings.keep_parts:
         remove_parts(outputs, job, generation)
     return Outcome.DONE
+
+
+def assembly_path(job_path: str) -> str:
+    """The document whose claim decides who joins the parts (its own lease and attempts, not the job's)."""
+    return f"{job_path}/assembly/final"
 
 
 def remove_parts(outputs: BlobStore, job: dict[str, Any], generation: int) -> int:
@@ -154,8 +173,8 @@ def _rerender(docs: DocumentStore, tasks: TaskQueue, job_path: str, generation: 
     path = part_path(job_path, index)
     docs.transact(path, lambda d: (({**d, "status": "queued", "lease": None, "output_object": None}, None)
                                    if d and records.generation_of(d) == generation else (None, None)))
-    records.release(docs, job_path, generation=generation, token=token, error=f"part {index} audio missing",
-                    status="processing", now=clock())
+    records.release(docs, assembly_path(job_path), generation=generation, token=token,
+                    error=f"part {index} audio missing", status="queued", now=clock())
     tasks.publish([Task("render", {"job": job_path, "generation": str(generation), "part": index})])
     log.warning("part audio missing at assembly: rendering it again", extra=fields(path=path))
     return Outcome.STALE

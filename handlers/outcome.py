@@ -33,12 +33,13 @@ class Outcome(enum.StrEnum):
 
 def claim_or_outcome(
     docs: DocumentStore, path: str, generation: int, working_status: str, settings: Settings, now: datetime,
-    extra: dict[str, object] | None = None,
+    extra: dict[str, object] | None = None, done_if: str | None = None,
 ) -> records.Claim | Outcome:
     """Claim the work, or say why not (raising ``JobBusy`` when another worker holds it)."""
     rel = settings.reliability
     claim = records.claim(docs, path, generation=generation, now=now, lease_seconds=rel.lease_seconds,
-                          max_attempts=rel.max_attempts, working_status=working_status, extra=extra)
+                          max_attempts=rel.max_attempts, working_status=working_status, extra=extra,
+                          done_if=done_if)
     if claim.outcome == "claimed":
         bind(attempt=claim.attempt)  # every later line of this delivery says which attempt it is
         log.info("claimed", extra=fields(path=path))
@@ -46,7 +47,7 @@ def claim_or_outcome(
     if claim.outcome == "busy":
         raise JobBusy(f"{path} is being processed by another worker; retry after its lease")
     if claim.outcome == "exhausted":
-        log.error("job failed", extra=fields(status="failed", path=path, attempts=claim.attempt,
+        log.error(_what(path) + " failed", extra=fields(status="failed", path=path, attempts=claim.attempt,
                                              reason=(claim.doc or {}).get("error")))
         return Outcome.EXHAUSTED
     log.info("nothing to do", extra=fields(outcome=claim.outcome, path=path))
@@ -60,7 +61,7 @@ def record_failure(
     applied = records.finish(docs, path, generation=generation, token=token, now=now, fields={
         "status": "failed", "error": _sentence(reason), "lease": None, "finished_at": now, "progress": None,
     })
-    log.warning("job failed" if "jobs/" in path else "voice failed",
+    log.warning(_what(path) + " failed",
                 extra=fields(status="failed", path=path, reason=reason, recorded=applied))
     return Outcome.FAILED
 
@@ -91,6 +92,13 @@ def record_too_old(docs: DocumentStore, route: Route, event: StorageEvent, age_s
         record_failure(docs, route.doc_path, event.generation, None,
                        f"the upload's event arrived {age_s / 3600:.1f} h late and was not processed; upload it again",
                        now)
+
+
+def _what(path: str) -> str:
+    """What a document path is, for log lines: one "job failed" line per failed job."""
+    if "/parts/" in path or "/assembly/" in path:
+        return "part" if "/parts/" in path else "assembly"
+    return "job" if "jobs/" in path else "voice"
 
 
 def internal_error(exc: BaseException) -> str:

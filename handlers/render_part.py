@@ -216,6 +216,9 @@ class _Keeper:
         try:
             ours = records.renew(self.docs, self.path, generation=self.generation, token=self.token,
                                  now=self.clock(), lease_seconds=self.lease, fields=report)
+            # A newer upload opens the job before it plans new parts: it supersedes this run already.
+            job = self.docs.get(self.path.rsplit("/parts/", 1)[0]) if ours else None
+            ours = ours and job is not None and records.generation_of(job) == self.generation
         except TransientError:
             if strict:
                 raise

@@ -17,7 +17,7 @@ from typing import Any
 from handlers.outcome import Outcome, claim_or_outcome, internal_error, record_failure, release_and_raise
 from handlers.prepare import Prepared, prepare
 from voicecloning import records
-from voicecloning.errors import ConfigurationError, InputError, InvalidRequest, TransientError, VoiceNotReady
+from voicecloning.errors import ConfigurationError, InputError, InvalidRequest, JobBusy, TransientError, VoiceNotReady
 from voicecloning.events import StorageEvent
 from voicecloning.logs import fields
 from voicecloning.part_records import open_part, tally
@@ -98,7 +98,10 @@ def plan_job(
     except Exception as exc:  # noqa: BLE001 -- a bug: fail fast with the reason, never retry it blindly
         log.exception("internal error before the claim", extra=fields(path=path))
         return record_failure(docs, path, generation, None, internal_error(exc), clock())
-    claimed = claim_or_outcome(docs, path, generation, "processing", settings, clock())
+    claimed = claim_or_outcome(docs, path, generation, "processing", settings, clock(), done_if="planned")
+    if claimed == Outcome.DUPLICATE:  # planned by a concurrent delivery since this one read the job
+        job = docs.get(path) or {}
+        return _resume(docs, tasks, path, generation, job, settings, clock) if job.get("planned") else claimed
     if isinstance(claimed, Outcome):
         return claimed
     token = claimed.token
@@ -164,6 +167,10 @@ def _resume(
     idle = [i for i in range(counted.total) if _idle(counted.parts.get(i), now)]
     if idle:
         tasks.publish([render_task(path, generation, i) for i in idle])
+    elif not getattr(tasks, "durable", True):
+        # Parts run in this very delivery (no task topic): a part held by a worker that may have died
+        # is only ever retried through this event, so ask for a redelivery after its lease.
+        raise JobBusy(f"{path}: a part is held by another worker; retry after its lease")
     return Outcome.DUPLICATE
 
 

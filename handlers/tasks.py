@@ -59,7 +59,7 @@ HANDLERS: dict[str, Callable[[Task, Services], Outcome]] = {
 def handle_task(task: Task, services: Services) -> Outcome:
     """Handle one delivery of ``task``: return to acknowledge, raise (transient trouble) to be redelivered."""
     handler = HANDLERS.get(task.kind)
-    with log_context(task=task.kind, job=task.body.get("job"), part=task.body.get("part")):
+    with log_context(task=task.kind, job=task.body.get("job"), part=task.body.get("part"), **_ids(task)):
         if handler is None:
             log.error("ignored: unknown task kind", extra=fields(outcome="ignored"))
             return Outcome.IGNORED
@@ -70,3 +70,14 @@ def handle_task(task: Task, services: Services) -> Outcome:
     services.tasks.flush(lambda t: handle_task(t, services))
     report_once(services.docs, services.engine, services.worker, services.clock())
     return outcome
+
+
+def _ids(task: Task) -> dict[str, object]:
+    """``job_id`` and ``owner`` from the task's job path, so every line of a job can be found by its id."""
+    path = str(task.body.get("job") or "")
+    parts = path.split("/")
+    if len(parts) == 4 and parts[0] == "users" and parts[2] == "jobs":
+        return {"job_id": parts[3], "owner": parts[1]}
+    if len(parts) == 2 and parts[0] == "jobs":
+        return {"job_id": parts[1], "owner": None}
+    return {}

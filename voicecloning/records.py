@@ -79,6 +79,7 @@ def claim(
     max_attempts: int,
     working_status: str,
     extra: dict[str, Any] | None = None,
+    done_if: str | None = None,
 ) -> Claim:
     """Take the work for this generation, if nobody else holds it and attempts remain.
 
@@ -91,7 +92,7 @@ def claim(
             return None, Claim("stale")
         if current > generation:
             return None, Claim("stale", doc=doc)
-        if doc.get("status") in TERMINAL:
+        if doc.get("status") in TERMINAL or (done_if is not None and doc.get(done_if)):
             return None, Claim("duplicate", doc=doc)
         lease = doc.get("lease") or {}
         expires = lease.get("expires_at")

@@ -44,8 +44,8 @@ EN_CHAR_LIMIT = 250  # XTTS-v2's character limit for English segments
 INSTANCE_BILLING_USD = (0.000018, 0.000002)  # per vCPU-second, per GiB-second
 REQUEST_BILLING_USD = (0.000024, 0.0000025)
 # What this session measured (docs/PERFORMANCE.md "Fan-out"); used when no --measured file is given.
-MEASURED_DEFAULTS = {"render_s_per_audio_s": 0.9, "cold_start_s": 10.0, "assembly_audio_s_per_s": 150.0,
-                     "planning_s_per_part": 0.03}
+MEASURED_DEFAULTS = {"render_s_per_audio_s": 2.527, "cold_start_s": 14.76, "assembly_audio_s_per_s": 1296.0,
+                     "planning_s_per_part": 0.0221}  # 1 worker, 1 thread, 2026-12-03, a contended machine
 
 
 # Sentences of very different lengths, drawn at random: segments and parts come out ragged.

@@ -48,6 +48,8 @@ class Task:
 
 
 class TaskQueue(Protocol):
+    durable: bool  # published tasks outlive this delivery (Pub/Sub, the embedded table); not inline ones
+
     def publish(self, tasks: Sequence[Task]) -> None:
         """Hand ``tasks`` on; returns once they are durably queued (or raises ``TransientError``)."""
 
@@ -56,29 +58,40 @@ class TaskQueue(Protocol):
 
 
 class InlineTaskQueue:
-    """Tasks run in this process, in order, once the publishing handler has returned."""
+    """Tasks run in this process, in order, once the publishing handler has returned.
+    Each thread (one delivery) has its own pending tasks."""
+
+    durable = False
 
     def __init__(self) -> None:
-        self._pending: deque[Task] = deque()
         self._local = threading.local()
 
+    def _pending(self) -> deque[Task]:
+        if not hasattr(self._local, "pending"):
+            self._local.pending = deque()
+        pending: deque[Task] = self._local.pending
+        return pending
+
     def publish(self, tasks: Sequence[Task]) -> None:
-        self._pending.extend(tasks)
+        self._pending().extend(tasks)
 
     def flush(self, run: Callable[[Task], object]) -> None:
         if getattr(self._local, "running", False):
             return  # a task published more tasks: the outer flush runs them
         self._local.running = True
+        pending = self._pending()
         try:
-            while self._pending:
-                run(self._pending.popleft())  # raising: the delivery fails and is redelivered
+            while pending:
+                run(pending.popleft())  # raising: the delivery fails and is redelivered
         finally:
             self._local.running = False
-            self._pending.clear()
+            pending.clear()
 
 
 class PubSubTaskQueue:
     """A Pub/Sub topic (``projects/P/topics/T``); publishing waits for the server's ids."""
+
+    durable = True
 
     def __init__(self, publisher: Any, topic: str) -> None:
         self.publisher = publisher
@@ -105,6 +118,8 @@ class EmbeddedTaskQueue:
     """A SQLite table of tasks: ``lease`` hides a task for ``visibility_s``; ``ack`` removes it;
     ``retry`` makes it visible again after a delay. A worker that dies holding a task just lets
     its visibility run out, and another worker gets it."""
+
+    durable = True
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)

@@ -37,12 +37,11 @@ export class PartPlayer {
     this.boundary = null; // { at, index } once part `index` has ended and the next is due
     this.timer = null; // the designed pause is running; play() when it fires
     this.final = null; // the final file's URL once the job is done
-    this.transitions = []; // [{ index, endedAt, playingAt }] (the browser test reads it)
     this.disposed = false;
     this.listeners = {
       ended: () => this.#ended(),
       play: () => { if (this.boundary && !this.timer && !this.final) this.boundary = null; }, // a replay
-      playing: () => this.#playing(),
+      playing: () => this.onChange(this.state()),
       pause: () => this.onChange(this.state()),
     };
     for (const [name, fn] of Object.entries(this.listeners)) audio.addEventListener(name, fn);
@@ -135,19 +134,12 @@ export class PartPlayer {
     const { at, index } = this.boundary;
     const pause = Number(this.parts[index + 1]?.pause_before_s) || 0;
     this.#load(index + 1); // loads during the pause
-    this.transitions.push({ index: index + 1, endedAt: at, pause_s: pause, playingAt: null });
     this.timer = setTimeout(() => {
       this.timer = null;
       this.boundary = null;
       this.audio.play().catch(() => { /* the listener presses play */ });
       this.onChange(this.state());
     }, Math.max(0, at + pause * 1000 - performance.now()));
-  }
-
-  #playing() {
-    const last = this.transitions[this.transitions.length - 1];
-    if (last && last.playingAt === null && !this.final) last.playingAt = performance.now();
-    this.onChange(this.state());
   }
 
   #ended() {
