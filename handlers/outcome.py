@@ -47,7 +47,7 @@ def claim_or_outcome(
     if claim.outcome == "busy":
         raise JobBusy(f"{path} is being processed by another worker; retry after its lease")
     if claim.outcome == "exhausted":
-        log.error(_what(path) + " failed", extra=fields(status="failed", path=path, attempts=claim.attempt,
+        log.error(_what(path) + " failed", extra=fields(**_status(path), path=path, attempts=claim.attempt,
                                              reason=(claim.doc or {}).get("error")))
         return Outcome.EXHAUSTED
     log.info("nothing to do", extra=fields(outcome=claim.outcome, path=path))
@@ -55,15 +55,23 @@ def claim_or_outcome(
 
 
 def record_failure(
-    docs: DocumentStore, path: str, generation: int, token: str | None, reason: str, now: datetime
+    docs: DocumentStore, path: str, generation: int, token: str | None, reason: str, now: datetime,
+    *, level: int = logging.WARNING,
 ) -> Outcome:
-    """Bad input: record ``failed`` with a reason the user can act on; acknowledge."""
+    """Bad input: record ``failed`` with a reason the user can act on; acknowledge.
+
+    Log lines of jobs and voices carry ``status: failed`` (the failed-jobs metric counts them);
+    those of a job's parts and assembly carry ``part_status`` instead, so a job is counted once.
+    """
     applied = records.finish(docs, path, generation=generation, token=token, now=now, fields={
         "status": "failed", "error": _sentence(reason), "lease": None, "finished_at": now, "progress": None,
     })
-    log.warning(_what(path) + " failed",
-                extra=fields(status="failed", path=path, reason=reason, recorded=applied))
+    log.log(level, _what(path) + " failed", extra=fields(**_status(path), path=path, reason=reason, recorded=applied))
     return Outcome.FAILED
+
+
+def _status(path: str) -> dict[str, str]:
+    return {"part_status" if "/parts/" in path or "/assembly/" in path else "status": "failed"}
 
 
 def release_and_raise(

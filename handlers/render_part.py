@@ -56,7 +56,8 @@ def render_part(
         return Outcome.DUPLICATE
     if claimed == Outcome.EXHAUSTED:
         reason = (docs.get(path) or {}).get("error") or "it kept failing"
-        fail_job(docs, outputs, job_path, generation, f"part {index} could not be rendered: {reason}", clock())
+        fail_job(docs, outputs, job_path, generation, f"part {index} could not be rendered: {reason}", clock(),
+                 level=logging.ERROR)
         return Outcome.EXHAUSTED
     if isinstance(claimed, Outcome):
         return claimed
@@ -85,7 +86,7 @@ def render_part(
     except Exception as exc:  # noqa: BLE001 -- a bug: fail fast with the reason, never retry it blindly
         log.exception("internal error while rendering a part", extra=fields(path=path))
         record_failure(docs, path, generation, token, internal_error(exc), clock())
-        fail_job(docs, outputs, job_path, generation, internal_error(exc), clock())
+        fail_job(docs, outputs, job_path, generation, internal_error(exc), clock(), level=logging.ERROR)
         return Outcome.FAILED
     if not done:
         return Outcome.STALE
@@ -106,9 +107,9 @@ def count_part(
 
 
 def fail_job(docs: DocumentStore, outputs: BlobStore, job_path: str, generation: int, reason: str,
-             now: datetime) -> None:
+             now: datetime, *, level: int = logging.WARNING) -> None:
     """A part failed for good: the job fails with its reason, and the parts it wrote go."""
-    record_failure(docs, job_path, generation, None, reason, now)
+    record_failure(docs, job_path, generation, None, reason, now, level=level)
     for _key, doc in docs.children(f"{job_path}/parts"):
         if records.generation_of(doc) == generation and doc.get("output_object"):
             delete_owned(outputs, str(doc["output_object"]), generation)

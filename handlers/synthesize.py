@@ -164,21 +164,29 @@ def _resume(
     if counted.complete:
         tasks.publish([Task("assemble", {"job": path, "generation": str(generation)})])
         return Outcome.DUPLICATE
-    idle = [i for i in range(counted.total) if _idle(counted.parts.get(i), now)]
+    durable = getattr(tasks, "durable", True)
+    lost_after = settings.reliability.lease_seconds
+    idle = [i for i in range(counted.total) if _idle(counted.parts.get(i), now, durable, lost_after)]
     if idle:
         tasks.publish([render_task(path, generation, i) for i in idle])
-    elif not getattr(tasks, "durable", True):
+    elif not durable:
         # Parts run in this very delivery (no task topic): a part held by a worker that may have died
         # is only ever retried through this event, so ask for a redelivery after its lease.
         raise JobBusy(f"{path}: a part is held by another worker; retry after its lease")
     return Outcome.DUPLICATE
 
 
-def _idle(part: dict[str, Any] | None, now: datetime) -> bool:
-    if part is None or part.get("status") == "done":
+def _idle(part: dict[str, Any] | None, now: datetime, durable: bool, lost_after_s: float) -> bool:
+    """Not done and nobody holds it. With a durable queue its task is only taken for lost once the part
+    has waited a lease's length (a duplicate delivery must not double the queue); inline, nothing else
+    carries it."""
+    if part is None or part.get("status") in ("done", "failed"):
         return False
     expires = (part.get("lease") or {}).get("expires_at")
-    return expires is None or expires <= now
+    if expires is not None and expires > now:
+        return False
+    updated = part.get("updated_at")
+    return not durable or updated is None or (now - updated).total_seconds() >= lost_after_s
 
 
 def _count_or_raise(

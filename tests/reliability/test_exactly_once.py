@@ -106,7 +106,9 @@ def test_concurrent_duplicates_do_the_work_once(services: Services, json_logs: l
     for i, outcome in enumerate(outcomes):  # redeliver what was refused
         if isinstance(outcome, JobBusy):
             outcomes[i] = handle_storage_event(event, services)
-    assert sorted(o.value for o in outcomes) == ["duplicate", "planned"], outcomes
+    # Which delivery planned it, and whether a planner was itself asked to retry (its part was taken by
+    # the other delivery's resume), varies; what happened to the job does not.
+    assert {o.value for o in outcomes} <= {"duplicate", "planned"}, outcomes
     doc = services.docs.get("jobs/race")
     assert doc is not None and doc["status"] == "done" and _output(services, "race") is not None
     assert _part(services, "race")["attempts"] == 1
@@ -315,7 +317,9 @@ def test_after_max_attempts_the_job_fails_with_the_last_error(
     assert doc["error"] == "Part 0 could not be rendered: gave up after 3 attempts: synthesis timed out."
     assert _output(broken, "doomed") is None
     [line] = [x for x in matching(json_logs, "job failed", job="jobs/doomed") if x["severity"] == "ERROR"]
-    assert line["attempts"] == 3 and "synthesis timed out" in line["reason"]
+    assert "synthesis timed out" in line["reason"] and line["status"] == "failed"
+    [part_line] = [x for x in matching(json_logs, "part failed", job="jobs/doomed") if x["severity"] == "ERROR"]
+    assert part_line["attempts"] == 3 and "status" not in part_line  # the failed-jobs metric counts the job once
     assert handle_storage_event(event, broken) is Outcome.DUPLICATE  # later redeliveries: acknowledged
 
 
@@ -357,7 +361,9 @@ def test_a_failed_output_write_leaves_no_trace_and_is_retried(services: Services
         handle_storage_event(event, svc)
     doc = svc.docs.get("jobs/upload")
     assert _part(svc, "upload")["status"] == "done"
-    assert doc["status"] == "processing" and doc["lease"] is None and "Cloud Storage unavailable" in doc["last_error"]
+    assembly = svc.docs.get("jobs/upload/assembly/final")
+    assert doc["status"] == "processing" and doc["lease"] is None
+    assert assembly["lease"] is None and "Cloud Storage unavailable" in assembly["last_error"]
     assert doc["output_uri"] is None and _output(svc, "upload") is None
     assert handle_storage_event(event, svc) is Outcome.DUPLICATE
     assert svc.docs.get("jobs/upload")["status"] == "done" and _output(svc, "upload") is not None
