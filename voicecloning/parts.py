@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicecloning.text import base_language, split_text
+from voicecloning.text import base_language, sentences, split_text
 
 PAUSE_BETWEEN_SEGMENTS_S = 0.2
 PAUSE_BETWEEN_ITEMS_S = 0.35
@@ -89,9 +89,33 @@ def segments_of(pieces: Sequence[Piece], char_limit: Callable[[str], int]) -> li
     return out
 
 
+def _short_start(segments: Sequence[Segment], first_part_seconds: float) -> list[Segment]:
+    """Segments merge sentences up to the model's limit (~250 characters, 15-20 s): if the first one is
+    longer than the first part may be, cut it back into its sentences, so part 0 is a sentence or two."""
+    if not segments or estimate_seconds(segments[0].text, segments[0].language) <= first_part_seconds:
+        return list(segments)
+    head = segments[0]
+    pieces = sentences(head.text, head.language)
+    if len(pieces) < 2:
+        return list(segments)
+    taken: list[str] = []
+    for sentence in pieces:
+        if taken and estimate_seconds(" ".join([*taken, sentence]), head.language) > first_part_seconds:
+            break
+        taken.append(sentence)
+    rest = pieces[len(taken):]
+    joiner = "" if base_language(head.language) in ("zh", "ja") else " "
+    out = [Segment(joiner.join(taken), head.voice_id, head.language, head.pause_before_s)]
+    if rest:
+        out.append(Segment(joiner.join(rest), head.voice_id, head.language, PAUSE_BETWEEN_SEGMENTS_S))
+    return out + list(segments[1:])
+
+
 def plan_parts(segments: Sequence[Segment], *, part_seconds: float, first_part_seconds: float) -> list[Part]:
     """Consecutive segments grouped greedily into parts of about ``part_seconds`` of audio;
-    the first part about ``first_part_seconds``. Every part has at least one segment."""
+    the first part about ``first_part_seconds`` (a long first segment is cut back into sentences
+    for it). Every part has at least one segment."""
+    segments = _short_start(segments, first_part_seconds)
     parts: list[Part] = []
     current: list[Segment] = []
     seconds = 0.0
