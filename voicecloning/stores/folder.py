@@ -195,23 +195,22 @@ def _check_precondition(name: str, current: tuple[BlobInfo, list[int]] | None, e
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a hidden temporary name in the same folder, fsync, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic(path, lambda fh: fh.write(data))
 
 
 def _atomic_copy(source: Path, path: Path) -> None:
+    def copy(fh: Any) -> None:
+        with source.open("rb") as src:
+            shutil.copyfileobj(src, fh, 1 << 20)
+
+    _atomic(path, copy)
+
+
+def _atomic(path: Path, fill: Callable[[Any], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh, source.open("rb") as src:
-            shutil.copyfileobj(src, fh, 1 << 20)
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
