@@ -50,6 +50,7 @@ def render_part(
         return Outcome.STALE  # a newer upload replaced the job
     if job.get("status") in records.TERMINAL:
         return Outcome.DUPLICATE
+    _load(engine)  # a cold instance loads its model before it holds a lease, not while the lease runs out
     claimed = claim_or_outcome(docs, path, generation, "processing", settings, clock(), extra={"worker": worker})
     if claimed == Outcome.DUPLICATE:
         count_part(docs, tasks, job_path, generation, settings, clock, force=False)  # a lost count or assembly
@@ -93,6 +94,12 @@ def render_part(
     log.info("part done", extra=fields(path=path, duration_s=facts["duration_s"], worker=worker))
     count_part(docs, tasks, job_path, generation, settings, clock, force=index == 0)
     return Outcome.DONE
+
+
+def _load(engine: Any) -> None:
+    load = getattr(engine, "model", None)
+    if callable(load):
+        load()
 
 
 def count_part(

@@ -85,12 +85,13 @@ locals {
 
   # Plus the web page's settings (voicecloning/web_settings.py). FIREBASE_AUTH_EMULATOR_HOST is never set here.
   api_env = merge(local.common_env, {
-    FUNCTION_TARGET               = "http_api"
-    VOICECLONING_DEVICE           = "cpu"
-    VOICECLONING_THREADS          = tostring(coalesce(var.threads, tonumber(var.http_api_cpu)))
-    VOICECLONING_CORS_ORIGINS     = local.cors_origins
-    VOICECLONING_FIREBASE_PROJECT = var.project_id
-    VOICECLONING_MAX_UPLOAD_BYTES = tostring(var.max_upload_bytes)
+    FUNCTION_TARGET                  = "http_api"
+    VOICECLONING_DEVICE              = "cpu"
+    VOICECLONING_THREADS             = tostring(coalesce(var.threads, tonumber(var.http_api_cpu)))
+    VOICECLONING_CORS_ORIGINS        = local.cors_origins
+    VOICECLONING_FIREBASE_PROJECT    = var.project_id
+    VOICECLONING_MAX_UPLOAD_BYTES    = tostring(var.max_upload_bytes)
+    VOICECLONING_UPLOAD_BUFFER_BYTES = tostring(var.upload_buffer_bytes)
   })
 
   services = setunion(

@@ -463,6 +463,17 @@ variable "max_upload_bytes" {
   }
 }
 
+variable "upload_buffer_bytes" {
+  description = "VOICECLONING_UPLOAD_BUFFER_BYTES: upload bytes one HTTP API instance holds at once, all requests together; past it, uploads get 503 with Retry-After. The default (192 MiB, six full-size bodies) fits the default http_api_memory of 1Gi; raise both together."
+  type        = number
+  default     = 201326592
+
+  validation {
+    condition     = var.upload_buffer_bytes >= 1 && floor(var.upload_buffer_bytes) == var.upload_buffer_bytes
+    error_message = "upload_buffer_bytes must be a whole number of bytes (at least max_upload_bytes, or large uploads always get 503)."
+  }
+}
+
 variable "log_level" {
   description = "VOICECLONING_LOG_LEVEL for both services."
   type        = string

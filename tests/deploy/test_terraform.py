@@ -67,6 +67,7 @@ WEB_ENV = {
     "VOICECLONING_CORS_ORIGINS",
     "VOICECLONING_FIREBASE_PROJECT",
     "VOICECLONING_MAX_UPLOAD_BYTES",
+    "VOICECLONING_UPLOAD_BUFFER_BYTES",
 }
 
 
@@ -383,7 +384,7 @@ def test_services_get_the_whole_env_contract(module: Module, service: str, targe
 def test_only_the_api_gets_the_web_settings(module: Module) -> None:
     """The HTTP API gets every VOICECLONING_ variable web_settings.py reads; the worker none; nobody the Auth emulator."""
     source = (ROOT / "voicecloning" / "web_settings.py").read_text()
-    read = set(re.findall(r'env\.get\("(VOICECLONING_\w+)"', source))
+    read = set(re.findall(r'"(VOICECLONING_\w+)"', source))  # every name it reads, quoted in code
     assert read == WEB_ENV
     api, worker = env_of(module, "api"), env_of(module, "worker")
     assert set(api) >= WEB_ENV
@@ -393,6 +394,7 @@ def test_only_the_api_gets_the_web_settings(module: Module) -> None:
     assert module.locals["cors_origins"] == '${join(",", local.web_origins)}'
     assert api["VOICECLONING_FIREBASE_PROJECT"] == "var.project_id"
     assert api["VOICECLONING_MAX_UPLOAD_BYTES"] == "tostring(var.max_upload_bytes)"
+    assert api["VOICECLONING_UPLOAD_BUFFER_BYTES"] == "tostring(var.upload_buffer_bytes)"
 
 
 def test_upload_limit_defaults_to_cloud_runs_request_cap(module: Module) -> None:

@@ -158,11 +158,15 @@ def test_a_long_job_is_split_across_both_workers_and_parts_play_while_it_renders
     final, rate = _audio(gcs, done["output_object"])
     assert rate == 24000 and abs(len(final) / rate - expected) <= 0.05
     assert abs(done["duration_s"] - expected) <= 0.05
+    _wait_parts_removed(gcs, "pp-book")
+    assert done["first_audio_at"] <= done["finished_at"]
+
+
+def _wait_parts_removed(gcs: Any, job_id: str) -> None:
     deadline = time.monotonic() + 30  # the assembler removes the parts right after recording done
-    while (left := [b.name for b in gcs.bucket(OUTPUT_BUCKET).list_blobs(prefix="outputs/pp-book/parts/")]):
+    while (left := [b.name for b in gcs.bucket(OUTPUT_BUCKET).list_blobs(prefix=f"outputs/{job_id}/parts/")]):
         assert time.monotonic() < deadline, f"parts are not removed after assembly: {left}"
         time.sleep(0.1)
-    assert done["first_audio_at"] <= done["finished_at"]
 
 
 def test_duplicate_part_deliveries_change_nothing(gcs: Any, db: Any, front: Balancer, publish: Any, voice: str) -> None:
@@ -170,8 +174,10 @@ def test_duplicate_part_deliveries_change_nothing(gcs: Any, db: Any, front: Bala
     leaves every document and the output as they were."""
     _upload(gcs, publish, "requests/pp-dup.json", cloud.request_json(text=_text(6), voice_id=voice),
             "application/json")
-    done = _wait(db, "jobs/pp-dup", lambda d: d.get("status") in ("done", "failed"))
+    # Done, and settled: the usage line is added by its own task just after.
+    done = _wait(db, "jobs/pp-dup", lambda d: d.get("status") == "failed" or (d.get("status") == "done" and d.get("usage")))
     assert done["status"] == "done", done.get("error")
+    _wait_parts_removed(gcs, "pp-dup")
     before_parts = _parts(db, "jobs/pp-dup")
     output = gcs.bucket(OUTPUT_BUCKET).get_blob(done["output_object"])
     generation = done["source"]["generation"]
@@ -211,7 +217,10 @@ def test_a_worker_killed_mid_part_has_its_part_redelivered_and_finished(
     assert parts[held[0]]["status"] == "done" and parts[held[0]]["attempts"] >= 2
     expected = sum(p["duration_s"] for p in parts.values()) + sum(p["pause_before_s"] for i, p in parts.items() if i)
     assert abs(done["duration_s"] - expected) <= 0.05
-    assert len(list(gcs.bucket(OUTPUT_BUCKET).list_blobs(prefix="outputs/pp-kill"))) == 1
+    # The audio and its word timings, once each; the parts are gone.
+    _wait_parts_removed(gcs, "pp-kill")
+    names = sorted(b.name for b in gcs.bucket(OUTPUT_BUCKET).list_blobs(prefix="outputs/pp-kill"))
+    assert names == ["outputs/pp-kill.timings.json", "outputs/pp-kill.wav"], names
 
 
 def _instance_of(workers: list[Server], worker: str) -> Server | None:

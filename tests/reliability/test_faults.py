@@ -89,18 +89,37 @@ def _long_job(gcs: Any, worker: Server, db: Any, job: str, voice: str) -> tuple[
     event = cloud.storage_cloudevent(blob)
     delivery = _Delivery(worker.url, event)
 
-    def under_way() -> bool:
+    def under_way() -> bool:  # planned, part 0 done, a later part claimed and rendering
         doc = db.document(f"jobs/{job}").get().to_dict() or {}
-        return doc.get("status") == "processing" and 0 < (doc.get("progress") or 0) < 0.75
+        return doc.get("status") == "processing" and any(
+            p["index"] > 0 and p["status"] == "processing" for p in _parts(db, job))
 
     wait_for(under_way, 120, 0.05, f"{job} to be part-way through synthesis")
     return blob, event, delivery
 
 
-def _assert_done_once(gcs: Any, db: Any, job: str, attempts: int) -> dict[str, Any]:
+def _parts(db: Any, job: str) -> list[dict[str, Any]]:
+    """The job's part documents, by index."""
+    docs = [snap.to_dict() for snap in db.collection(f"jobs/{job}/parts").stream()]
+    return sorted(docs, key=lambda d: d["index"])
+
+
+def _interrupted(db: Any, job: str) -> dict[str, Any]:
+    """The one part that was under way when the fault struck (every other part is done)."""
+    waiting = [p for p in _parts(db, job) if p["status"] != "done"]
+    assert len(waiting) == 1, waiting
+    return waiting[0]
+
+
+def _assert_done_once(gcs: Any, db: Any, job: str, part_attempts: int) -> dict[str, Any]:
+    """Done, planned once; the interrupted part took part_attempts claims, every other part one."""
     doc = db.document(f"jobs/{job}").get().to_dict()
-    assert doc["status"] == "done" and doc["attempts"] == attempts and doc["lease"] is None, doc
+    assert doc["status"] == "done" and doc["attempts"] == 1 and doc["lease"] is None, doc
     assert doc["items"] == len(SENTENCES) and doc["progress"] == 1.0
+    parts = _parts(db, job)
+    assert len(parts) == doc["parts_total"] == doc["parts_done"] >= 2
+    assert all(p["status"] == "done" and p["lease"] is None for p in parts), parts
+    assert sorted(p["attempts"] for p in parts) == [1] * (len(parts) - 1) + [part_attempts], parts
     data = gcs.bucket(OUTPUT_BUCKET).blob(f"outputs/{job}.wav").download_as_bytes()
     audio, rate = sf.read(io.BytesIO(data), dtype="float32")
     assert rate == 24000 and len(audio) / rate == pytest.approx(doc["duration_s"], abs=0.01)
@@ -117,14 +136,17 @@ def test_a_worker_killed_mid_synthesis_is_finished_by_a_redelivery(
     """kill -9 of the functions-framework process mid-job; a restarted worker finishes it once the lease expires."""
     _blob, event, delivery = _long_job(gcs, worker, db, "f-kill", voice)
     worker.kill()
-    delivery.join(30)
-    assert delivery.status is None and delivery.error is not None  # the connection died with the worker
-    assert db.document("jobs/f-kill").get().get("status") == "processing"
-    assert _no_output(gcs, "f-kill")
-    worker.start()
+    try:
+        delivery.join(30)
+        assert delivery.status is None and delivery.error is not None  # the connection died with the worker
+        assert db.document("jobs/f-kill").get().get("status") == "processing"
+        assert _interrupted(db, "f-kill")["status"] == "processing"  # its lease is left to expire
+        assert _no_output(gcs, "f-kill")
+    finally:
+        worker.start()  # the later tests need it whatever happened here
     codes = deliver_patiently(worker.url, event, within=180)
     assert codes[-1] == 200, codes
-    _assert_done_once(gcs, db, "f-kill", attempts=2)
+    _assert_done_once(gcs, db, "f-kill", part_attempts=2)
     lines = log_file_lines(worker.log_path)
     assert matching(lines, "claimed", job_id="f-kill", attempt=2)
     assert len(matching(lines, "job done", job_id="f-kill")) == 1
@@ -145,7 +167,7 @@ def test_firestore_stopped_mid_job_fails_fast_and_succeeds_once_it_is_back(
     durable_firestore.restart()
     codes = deliver_patiently(worker.url, event, within=180)
     assert codes[-1] == 200, codes
-    _assert_done_once(gcs, db, "f-firestore", attempts=2)
+    _assert_done_once(gcs, db, "f-firestore", part_attempts=2)
     lines = log_file_lines(worker.log_path)
     retry = matching(lines, "will retry", job_id="f-firestore")
     assert retry and "Firestore unavailable" in retry[0]["reason"] and retry[0]["severity"] == "ERROR"
@@ -154,21 +176,24 @@ def test_firestore_stopped_mid_job_fails_fast_and_succeeds_once_it_is_back(
 def test_storage_stopped_mid_job_fails_fast_and_succeeds_once_it_is_back(
     gcs: Any, db: Any, worker: Server, voice: str, storage: Server
 ) -> None:
-    """Cloud Storage down during synthesis: the upload fails, HTTP 500, job back to queued; restart, redeliver, done."""
+    """Cloud Storage down during synthesis: the part's upload fails, HTTP 500, the part back to queued; restart,
+    redeliver, done."""
     _blob, event, delivery = _long_job(gcs, worker, db, "f-storage", voice)
     storage.kill()
     try:
         delivery.join(120)
         assert delivery.status == 500, (delivery.status, delivery.error)
-        doc = db.document("jobs/f-storage").get().to_dict()
-        assert doc["status"] == "queued" and doc["attempts"] == 1 and doc["lease"] is None
-        assert doc["output_uri"] is None and "Cloud Storage unavailable" in doc["last_error"]
-        # A redelivery while Storage is still down fails reading the request: 500, and it counts.
+        job = db.document("jobs/f-storage").get().to_dict()
+        assert job["status"] == "processing" and job["output_uri"] is None
+        part = _interrupted(db, "f-storage")
+        assert part["status"] == "queued" and part["attempts"] == 1 and part["lease"] is None
+        assert "Cloud Storage unavailable" in part["last_error"]
+        # A redelivery while Storage is still down re-queues the part, which fails reading its voice: 500, counted.
         assert cloud.post_event(worker.url, event).status_code == 500
-        assert db.document("jobs/f-storage").get().get("attempts") == 2
+        assert _interrupted(db, "f-storage")["attempts"] == 2
     finally:
         storage.start()
     assert _no_output(gcs, "f-storage")
     codes = deliver_patiently(worker.url, event, within=120)
     assert codes[-1] == 200, codes
-    _assert_done_once(gcs, db, "f-storage", attempts=3)
+    _assert_done_once(gcs, db, "f-storage", part_attempts=3)

@@ -257,3 +257,17 @@ def test_a_job_planned_before_its_voice_was_re_enrolled_still_renders(svc: Servi
         tasks.ack(delivery.id)
     job = svc.docs.get("jobs/pin")
     assert job is not None and job["status"] == "done", job.get("error")
+
+
+def test_a_cold_instance_loads_its_model_before_it_claims_a_part(svc: Services) -> None:
+    """While the model loads (seconds on a cold instance) the part is still queued and unleased."""
+    tasks = EmbeddedTaskQueue(Path(str(svc.settings.data_dir)) / "t.sqlite3")
+    base = _with(svc, tasks=tasks)
+    assert handle_storage_event(put(base, "requests/cold.json", request_bytes(text=TEXT, voice_id="v")), base) \
+        is Outcome.PLANNED
+    seen: list[Any] = []
+    engine = _Engine(svc.engine)
+    engine.model = lambda: seen.append(svc.docs.get("jobs/cold/parts/0")) or svc.engine.model()  # type: ignore
+    delivery = tasks.lease(60)
+    assert delivery is not None and handle_task(delivery.task, _with(base, engine=engine)) is Outcome.DONE
+    assert seen and seen[0]["status"] == "queued" and seen[0]["lease"] is None and seen[0]["attempts"] == 0

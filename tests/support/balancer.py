@@ -22,6 +22,7 @@ class Balancer:
         self.busy = [False] * len(backends)
         self.handled = [0] * len(backends)
         self.refused = 0
+        self.last = -1
         self.lock = threading.Lock()
         self.port = free_port()
         balancer = self
@@ -62,11 +63,14 @@ class Balancer:
         return f"http://127.0.0.1:{self.port}"
 
     def _take(self) -> int | None:
+        """The next idle instance after the one taken last (round robin), or None when all are busy."""
         with self.lock:
-            for i, busy in enumerate(self.busy):
-                if not busy:
+            count = len(self.busy)
+            for i in ((self.last + 1 + n) % count for n in range(count)):
+                if not self.busy[i]:
                     self.busy[i] = True
                     self.handled[i] += 1
+                    self.last = i
                     return i
             self.refused += 1
             return None

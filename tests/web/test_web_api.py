@@ -191,9 +191,9 @@ def test_an_oversize_upload_is_refused_413_early_with_cors(web_api: Server, alic
     assert headers["Access-Control-Allow-Origin"] == web_origin
 
     head = f"POST /jobs HTTP/1.1\r\nHost: {web_api.host}\r\n{auth}Transfer-Encoding: chunked\r\n"
-    chunks = b"".join(b"10000\r\n" + b" " * 0x10000 + b"\r\n" for _ in range(5))  # 320 KiB > 256 KiB, no end
+    chunks = b"".join(b"10000\r\n" + b" " * 0x10000 + b"\r\n" for _ in range(65))  # 4 MiB + 64 KiB, no end
     status, headers, payload = raw_request(web_api, head, chunks)
-    assert status == 413 and "the limit is 262,144" in json.loads(payload)["error"]
+    assert status == 413 and "the limit is 4,194,304" in json.loads(payload)["error"]
     assert headers["Access-Control-Allow-Origin"] == web_origin
 
 
