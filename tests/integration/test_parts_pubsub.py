@@ -11,6 +11,7 @@ every part task is delivered twice, concurrently.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -77,8 +78,6 @@ def front(workers: list[Server], pubsub: Server) -> Iterator[Balancer]:
 @pytest.fixture(scope="module")
 def publish(pubsub: Server) -> Any:
     def send(topic: str, data: bytes, attributes: dict[str, str]) -> None:
-        import base64
-
         body = {"messages": [{"data": base64.b64encode(data).decode(), "attributes": attributes}]}
         reply = requests.post(f"{pubsub.url}/v1/projects/{PROJECT}/topics/{topic}:publish", json=body, timeout=10)
         reply.raise_for_status()
@@ -86,16 +85,21 @@ def publish(pubsub: Server) -> Any:
     return send
 
 
-def _notify(publish: Any, blob: Any) -> None:
-    """What Cloud Storage publishes for a finalized object (payload format JSON_API_V1)."""
+def _notification(blob: Any) -> dict[str, Any]:
+    """What Cloud Storage publishes for a finalized object (payload format JSON_API_V1): data and attributes."""
     blob.reload()
     resource = {"kind": "storage#object", "bucket": blob.bucket.name, "name": blob.name,
                 "generation": str(blob.generation), "size": str(blob.size), "contentType": blob.content_type,
                 "metadata": blob.metadata or {}}
-    publish(NOTIFY, json.dumps(resource).encode(), {
+    return {"data": base64.b64encode(json.dumps(resource).encode()).decode(), "attributes": {
         "eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": blob.bucket.name,
         "objectId": blob.name, "objectGeneration": str(blob.generation),
-        "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
+        "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z")}}
+
+
+def _notify(publish: Any, blob: Any) -> None:
+    message = _notification(blob)
+    publish(NOTIFY, base64.b64decode(message["data"]), message["attributes"])
 
 
 def _upload(gcs: Any, publish: Any, name: str, data: bytes, content_type: str) -> Any:
@@ -125,8 +129,16 @@ def _text(count: int, start: int = 0) -> str:
 
 
 @pytest.fixture(scope="module")
-def voice(gcs: Any, db: Any, front: Balancer, publish: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+def voice(gcs: Any, db: Any, front: Balancer, publish: Any, workers: list[Server],
+          tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The voice every job reads with, enrolled through Pub/Sub. First each instance enrolls a voice of its
+    own, pushed to it directly, so that both have loaded the model (warm, as after Cloud Run's startup):
+    a cold instance would still be loading while the warm one renders every part."""
     clip = speech_clip(tmp_path_factory.mktemp("clips") / "ref.wav", seconds=6).read_bytes()
+    for n, worker in enumerate(workers):
+        blob = cloud.upload(gcs.bucket(INPUT_BUCKET), f"voices/warm-{n}.wav", clip, "audio/wav")
+        envelope = {"subscription": "direct", "message": {"messageId": f"warm-{n}", **_notification(blob)}}
+        assert requests.post(worker.url + "/storage", json=envelope, timeout=300).status_code == 204
     _upload(gcs, publish, "voices/reader.wav", clip, "audio/wav")
     _wait(db, "voices/reader", lambda d: d.get("status") == "ready")
     return "reader"
