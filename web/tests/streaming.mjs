@@ -1,4 +1,4 @@
-// The browser test's third user: a long job seeded by pytest (tests/web/test_page.py, StreamedJob) plays
+// The browser test's third user: a long job seeded by pytest (tests/web/pagekit.py, StreamedJob) plays
 // part by part while it is still `processing`. pytest moves the job on when asked (`ask` below): it reads
 // `ask {json}` lines on our stdout and answers each with one JSON line on our stdin. The finished job has
 // WebVTT captions: the line under the player is sampled while the final file plays over the cues.
@@ -12,7 +12,7 @@ const replies = createInterface({ input: process.stdin })[Symbol.asyncIterator](
 async function ask(what, body = {}) {
   process.stdout.write(`ask ${JSON.stringify({ what, ...body })}\n`);
   const { value, done } = await replies.next();
-  if (done) throw new Error(`nobody answered ${what} (run this through pytest: tests/web/test_page.py)`);
+  if (done) throw new Error(`nobody answered ${what} (run this through pytest: tests/web/test_page_streaming.py)`);
   return JSON.parse(value);
 }
 
@@ -122,9 +122,13 @@ async function captions(page, row, cues, s) {
     const track = r.querySelector('audio track');
     const line = r.querySelector('p.captions');
     return {
-      track: track && { kind: track.kind, label: track.label, mode: track.track.mode, readyState: track.readyState,
-        cues: [...(track.track.cues || [])].map((cue) => ({ start: cue.startTime, end: cue.endTime, text: cue.text })) },
-      line: line && { live: line.getAttribute('aria-live'), afterPlayer: line.previousElementSibling === r.querySelector('.player') },
+      track: track && {
+        kind: track.kind, label: track.label, mode: track.track.mode, readyState: track.readyState,
+        cues: [...(track.track.cues || [])].map((cue) => ({ start: cue.startTime, end: cue.endTime, text: cue.text })),
+      },
+      line: line && {
+        live: line.getAttribute('aria-live'), afterPlayer: line.previousElementSibling === r.querySelector('.player'),
+      },
     };
   });
   await page.$eval(audio, (a, at) => new Promise((resolve) => {
