@@ -1,5 +1,7 @@
 """Servers for the web page's tests: the Auth emulator (firebase-tools), the HTTP function with
-authentication, Firestore with the real security rules loaded, and helpers to create users.
+authentication, Firestore with the real security rules loaded, and helpers to create users; for the
+browser tests (tests/web/test_page*.py) the worker, the development bridge, the static site and the one
+browser session whose JSON result they all assert on.
 
 Everything is started here on free loopback ports and stopped here.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,11 +23,16 @@ import requests
 
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, PROJECT, functions_server, gcp_env
 from tests.support import cloud
+from tests.support.clips import silence, speech_clip
 from tests.support.servers import ROOT, Server, free_port
+from tests.web.pagekit import StreamedJob, browse
+from voicecloning.devbridge import Bridge
 
 WEB = ROOT / "web"
 FIREBASE_CLI = WEB / "node_modules" / "firebase-tools" / "lib" / "bin" / "firebase.js"
 RULES = ROOT / "terraform" / "firestore.rules"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "docs" / "web-screenshot.png"
 API_KEY = "fake-api-key"  # the Auth emulator accepts any key
 PASSWORD = "correct-horse-battery"
 
@@ -137,3 +145,71 @@ def artifacts_dir() -> Path:
     folder = ROOT / "test-artifacts" / "web"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def page_worker(web_env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
+    server = functions_server("on_object_finalized", web_env, logs_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def page_bridge(gcs: Any, page_worker: Server) -> Iterator[Bridge]:
+    """The local stand-in for Eventarc: new input objects become CloudEvents for the worker."""
+    running = Bridge(gcs, INPUT_BUCKET, page_worker.url, interval=0.25, backoff=0.5, max_backoff=4).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def page_site(tmp_path_factory: pytest.TempPathFactory, web_origin: str, web_api: Server, auth_emulator: AuthEmulator,
+              web_env: dict[str, str], logs_dir: Path) -> Iterator[Server]:
+    """web/public served as a static site, with a config.json that points at the emulators."""
+    need(WEB / "public" / "app.js", "the page bundle")
+    folder = tmp_path_factory.mktemp("site") / "public"
+    shutil.copytree(WEB / "public", folder)
+    (folder / "config.json").write_text(json.dumps({
+        "apiKey": API_KEY,
+        "authDomain": f"{PROJECT}.firebaseapp.com",
+        "projectId": PROJECT,
+        "functionsBaseUrl": web_api.url,
+        "emulators": {"auth": auth_emulator.url, "firestore": web_env["FIRESTORE_EMULATOR_HOST"]},
+    }))
+    port = int(web_origin.rsplit(":", 1)[1])
+    argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(folder)]
+    server = Server("web-site", argv, port, log_path=logs_dir / f"site-{port}.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_session(page_site: Server, web_api: Server, page_bridge: Bridge, auth_emulator: AuthEmulator,
+                    web_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                    artifacts_dir: Path) -> dict[str, Any]:
+    """One browser session (web/tests/e2e.mjs) for every browser test: user A enrolls a voice and gets
+    audio; user B sees none of it; user C plays a long job part by part while it renders, then its captions."""
+    need(CHROMIUM, "Debian's chromium")
+    need(WEB / "node_modules" / "playwright-core", "playwright-core")
+    clips = tmp_path_factory.mktemp("web-clips")
+    user_c = auth_emulator.create_user("web-c")
+    env = {
+        "WEB_URL": page_site.url + "/", "API_URL": web_api.url, "AUTH_URL": auth_emulator.url, "API_KEY": API_KEY,
+        "USER_A": auth_emulator.create_user("web-a").email, "USER_B": auth_emulator.create_user("web-b").email,
+        "PASSWORD": PASSWORD, "USER_C": user_c.email,
+        "CLIP": str(speech_clip(clips / "reference.wav", seconds=8)),
+        "SILENCE": str(silence(clips / "quiet.wav", seconds=5)),
+        "OUT_DIR": str(artifacts_dir), "CHROMIUM": str(CHROMIUM),
+        "PATH": "/usr/bin:/bin", "HOME": str(clips),
+    }
+    streamed = StreamedJob(web_env, user_c.uid)
+    env |= streamed.seeded()
+    stderr = artifacts_dir / "e2e.stderr.log"
+    returncode, lines = browse(env, streamed, stderr)
+    assert returncode == 0 and lines, f"e2e.mjs exited {returncode}: {stderr.read_text()[-3000:]}"
+    result: dict[str, Any] = json.loads(lines[-1])
+    (artifacts_dir / "e2e.json").write_text(json.dumps(result, indent=2))
+    assert result["ok"], f"{result.get('error')}\nsteps: {result['steps']}\nbridge: {page_bridge.delivered}"
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":  # refresh the README's picture on purpose only
+        shutil.copyfile(result["screenshot"], SCREENSHOT)
+    return result

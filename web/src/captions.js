@@ -2,7 +2,7 @@
 // the request asked for "vtt") becomes a <track> of the row's <audio> element. An <audio> element draws no
 // captions itself, so the track is "hidden" and the cue being spoken is written in a line under the player,
 // with the speaker's name in a dialogue (<v alice>). Cue times are on the final file's timeline: while the
-// part player is still finishing a part (web/src/player.js), the line stays empty.
+// part player is still finishing a part (web/src/player.js), the line stays empty; once the audio has ended too.
 import { el } from './rows.js';
 
 // The object name the API serves (`<job_id>.vtt`), or null when the job has no WebVTT captions.
@@ -43,8 +43,13 @@ export async function attachCaptions(row, job, api, finalName, notice = () => {}
     const fragment = audio.src.split('#')[1];
     return !fragment || decodeURIComponent(fragment) === finalName;
   };
-  track.addEventListener('cuechange', () => {
-    line.textContent = onFinal() ? cueText(track.track.activeCues) : '';
-  });
+  // Chromium fires no cuechange when the audio ends at the last cue's end (cue times end with the audio), and a
+  // seek (the part player handing over to the final file) may leave the active cues as they were: redraw then too.
+  const show = () => {
+    line.textContent = onFinal() && !audio.ended ? cueText(track.track.activeCues) : '';
+  };
+  track.addEventListener('cuechange', show);
+  audio.addEventListener('ended', show);
+  audio.addEventListener('seeked', show);
   return track;
 }

@@ -1,6 +1,6 @@
 // End-to-end run of the page in Debian's headless Chromium (playwright-core), driven by pytest
-// (tests/web/test_page.py). Everything comes in through environment variables; the result is one
-// JSON object on stdout's last line, which pytest asserts on.
+// (tests/web/test_page*.py; the run itself: browser_session in tests/web/conftest.py). Everything comes in
+// through environment variables; the result is one JSON object on stdout's last line, which pytest asserts on.
 //
 //   WEB_URL API_URL AUTH_URL API_KEY         the page, the HTTP function, the Auth emulator
 //   USER_A USER_B USER_C PASSWORD            three users that exist in the Auth emulator

@@ -1,9 +1,10 @@
-// The browser test's third user: a long job seeded by pytest (tests/web/test_page.py, StreamedJob) plays
+// The browser test's third user: a long job seeded by pytest (tests/web/pagekit.py, StreamedJob) plays
 // part by part while it is still `processing`. pytest moves the job on when asked (`ask` below): it reads
-// `ask {json}` lines on our stdout and answers each with one JSON line on our stdin.
+// `ask {json}` lines on our stdout and answers each with one JSON line on our stdin. The finished job has
+// WebVTT captions: the line under the player is sampled while the final file plays over the cues.
 //
 //   STREAM_JOB    the job's id (user USER_C's)
-//   STREAM_PARTS  {"total", "seconds", "pauses"}: what pytest seeded
+//   STREAM_PARTS  {"total", "seconds", "pauses", "cues": [{"start", "end"}]}: what pytest seeded
 import { createInterface } from 'node:readline';
 
 const replies = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -11,7 +12,7 @@ const replies = createInterface({ input: process.stdin })[Symbol.asyncIterator](
 async function ask(what, body = {}) {
   process.stdout.write(`ask ${JSON.stringify({ what, ...body })}\n`);
   const { value, done } = await replies.next();
-  if (done) throw new Error(`nobody answered ${what} (run this through pytest: tests/web/test_page.py)`);
+  if (done) throw new Error(`nobody answered ${what} (run this through pytest: tests/web/test_page_streaming.py)`);
   return JSON.parse(value);
 }
 
@@ -37,6 +38,9 @@ const playing = (page, selector, name, past = 0.05) => page.waitForFunction(({ s
   const audio = document.querySelector(sel);
   return audio && audio.src.endsWith(`#${want}`) && !audio.paused && audio.currentTime > after;
 }, { sel: selector, want: name, after: past }, { timeout: 30000 });
+
+// Like waitForFunction, but a timeout is recorded (false), not thrown: pytest says what was missing.
+const settles = (page, fn, arg, timeout = 10000) => page.waitForFunction(fn, arg, { timeout }).then(() => true, () => false);
 
 const player = (page, row, mode, part) => page.waitForSelector(
   `${row}[data-player="${mode}"][data-player-part="${part}"]`, { timeout: 30000 });
@@ -101,4 +105,48 @@ export async function userC(page, { env, signIn, step, result }) {
   s.starts = [...Array(seeded.total).keys()].map(start);
   s.events = await page.evaluate(() => window.__audioEvents);
   await page.$eval(audio, (a) => a.pause());
+
+  await captions(page, row, seeded.cues, s);
+}
+
+// The finished job's captions: the <track>, then the `p.captions` line (each change, with the audio's time)
+// while the final file plays from just before the first cue to its end.
+async function captions(page, row, cues, s) {
+  const audio = `${row} audio`;
+  const c = (s.captions = {});
+  c.loaded = await settles(page, (sel) => {
+    const track = document.querySelector(`${sel} audio track`);
+    return track && track.readyState === 2 && track.track.cues.length > 0;
+  }, row);
+  c.track = await page.$eval(row, (r) => {
+    const track = r.querySelector('audio track');
+    const line = r.querySelector('p.captions');
+    return {
+      track: track && {
+        kind: track.kind, label: track.label, mode: track.track.mode, readyState: track.readyState,
+        cues: [...(track.track.cues || [])].map((cue) => ({ start: cue.startTime, end: cue.endTime, text: cue.text })),
+      },
+      line: line && {
+        live: line.getAttribute('aria-live'), afterPlayer: line.previousElementSibling === r.querySelector('.player'),
+      },
+    };
+  });
+  await page.$eval(audio, (a, at) => new Promise((resolve) => {
+    a.addEventListener('seeked', resolve, { once: true });
+    a.currentTime = at;
+  }), cues[0].start - 0.3);
+  await page.$eval(row, (r) => {
+    const a = r.querySelector('audio');
+    const samples = (window.__captionLine = []);
+    let ended = null;
+    const timer = setInterval(() => { // until 300 ms after the end, so a last cuechange is seen
+      const text = r.querySelector('p.captions')?.textContent ?? null;
+      if (!samples.length || samples[samples.length - 1].text !== text) samples.push({ at: a.currentTime, text });
+      if (a.ended) ended ??= performance.now();
+      if (ended !== null && performance.now() - ended > 300) { clearInterval(timer); window.__captionDone = true; }
+    }, 20);
+    return a.play();
+  });
+  c.ended = await settles(page, () => window.__captionDone === true, null, 30000);
+  c.samples = await page.evaluate(() => window.__captionLine);
 }
