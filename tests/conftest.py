@@ -19,6 +19,12 @@ PROJECT = "demo-voicecloning"
 INPUT_BUCKET = "voicecloning-input"
 OUTPUT_BUCKET = "voicecloning-output"
 TEST_TOKENS = "24"  # random weights never emit the stop token: cap generated audio tokens
+TEST_THREADS = 1
+# Every engine of the test run, in this process and in each server it starts, computes on one thread:
+# several of them share the machine's cores at once, and OpenMP threads of two processes on the same
+# two cores wait on each other at every barrier (measured: a 4-token HiFiGAN decode took 5.6 s at two
+# threads beside one other busy process, 0.37 s at one). A deployed instance owns its vCPUs instead.
+os.environ.setdefault("VOICECLONING_THREADS", str(TEST_THREADS))
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +54,8 @@ def engine(dev_model_dir: Path):  # type: ignore[no-untyped-def]
     """One loaded engine on the dev model for in-process tests."""
     from voicecloning.engine.xtts import EngineConfig, XttsEngine
 
-    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=int(TEST_TOKENS), precision="fp32"))
+    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=int(TEST_TOKENS), precision="fp32",
+                                   threads=TEST_THREADS))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import TEST_THREADS
 from tests.support.clips import silence, speech_clip, speech_samples
 from tests.support.harness import Harness, audio_of
 from voicecloning import records
@@ -27,7 +28,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 @pytest.fixture(scope="module")
 def fast_engine(dev_model_dir: Path) -> XttsEngine:
     """The dev model with very few tokens per segment, for long texts."""
-    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=3, precision="fp32"))
+    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=3, precision="fp32", threads=TEST_THREADS))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import TEST_THREADS
 from tests.support.clips import speech_clip
 from voicecloning.engine.devmodel import LANGUAGES, build_dev_model
 from voicecloning.engine.synthesis import encode_text
@@ -79,7 +80,7 @@ def test_thai_is_refused_with_the_supported_languages(engine: XttsEngine, latent
 def test_a_custom_checkpoint_adds_its_own_language(tmp_path: Path, latents) -> None:  # type: ignore[no-untyped-def]
     """A fine-tune whose config adds Thai is accepted: languages come from its config and vocab."""
     model_dir = build_dev_model(tmp_path / "thai-finetune", languages=(*LANGUAGES, "th"))
-    engine = XttsEngine(EngineConfig(model_dir=model_dir, max_audio_tokens=8, precision="fp32"))
+    engine = XttsEngine(EngineConfig(model_dir=model_dir, max_audio_tokens=8, precision="fp32", threads=TEST_THREADS))
     assert "th" in engine.languages() and engine.describe()["languages"][-1] == "th"
     tokenizer = engine.model().tokenizer
     ids = encode_text(tokenizer, "สวัสดีครับ", "th")

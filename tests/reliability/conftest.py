@@ -22,7 +22,7 @@ import pytest
 import requests
 from cloudevents.http import CloudEvent
 
-from tests.conftest import INPUT_BUCKET, PROJECT
+from tests.conftest import INPUT_BUCKET, PROJECT, TEST_THREADS
 from tests.support import cloud
 from tests.support.clips import speech_clip
 from tests.support.servers import Server, firestore_emulator, free_port
@@ -220,4 +220,5 @@ def quick_engine(dev_model_dir: Path) -> Any:
     """The dev-model engine capped at ``BURST_TOKENS`` audio tokens per segment (cheap jobs)."""
     from voicecloning.engine.xtts import EngineConfig, XttsEngine
 
-    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=int(BURST_TOKENS), precision="fp32"))
+    return XttsEngine(EngineConfig(model_dir=dev_model_dir, max_audio_tokens=int(BURST_TOKENS), precision="fp32",
+                                   threads=TEST_THREADS))
