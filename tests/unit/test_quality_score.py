@@ -70,6 +70,15 @@ def test_saying_it_twice_is_babble() -> None:
     assert score.cer == 1.0  # capped: one segment cannot swamp a job's mean
 
 
+def test_a_repeat_partly_misheard_is_still_babble() -> None:
+    """What Whisper once wrote for a sentence said twice: shorter than two exact copies (135 characters
+    normalised for 80), still far too much for the text."""
+    text = normalise("On the 3rd of May, 42 people paid $15 each for their tickets.", "en")
+    heard = normalise("On the turn of May, 42 people paint $50 for naticus. " * 2, "en")
+    score = score_text(text, heard, 9.3, T)
+    assert "babble" in score.flags and "truncated" not in score.flags
+
+
 def test_speech_far_longer_than_the_text_is_babble_even_unheard() -> None:
     """Mumbling that Whisper cannot write down still counts: 20 s of speech for a 60-character text."""
     score = score_text(TEXT, "", 20.0, T)

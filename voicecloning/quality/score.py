@@ -29,7 +29,8 @@ class Thresholds:
     max_cer: float = 0.35
     min_tail_fraction: float = 0.25  # this much of the text unheard at its end is a cut-off
     min_tail_chars: int = 8  # ... and at least this many characters (a lost last word is only an error)
-    max_length_ratio: float = 1.6  # transcript longer than this times the text: babble
+    max_length_ratio: float = 1.5  # transcript longer than this times the text: babble (a repeat misheard
+    # by Whisper came out at 1.69x: 135 characters for 80, so 1.6 + 8 characters was too lax)
     min_chars_per_second: float = 5.0  # speech slower than this over the text's length: babble
     babble_grace_s: float = 1.5  # breath and padding allowed on top
 
