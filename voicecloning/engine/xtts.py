@@ -195,19 +195,8 @@ class XttsEngine:
         options: GenerationOptions,
         on_segment: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """24 kHz float32 audio of ``segments`` spoken in the voice of ``latents``."""
-        self.check_language(language)
-        model = self.model()
-        self._check_latents(model, latents)
-        return synthesis.synthesize_segments(
-            model,
-            latents,
-            list(segments),
-            language,
-            options,
-            max_new_tokens=self.config.max_audio_tokens,
-            on_segment=on_segment,
-        )
+        """24 kHz float32 audio of ``segments`` spoken in the voice of ``latents``, levelled, with pauses."""
+        return synthesis.join_with_pauses(self.render(latents, segments, language, options, on_segment))
 
     def render(
         self,
