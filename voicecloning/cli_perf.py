@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,12 @@ def register(sub: Any) -> None:
         help="coqui-format checkpoint; a full-size random one is built there if missing",
     )
     p.add_argument("--quick", action="store_true", help="skip stock coqui-tts's long-form run")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the CPUs available)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: the CPUs available; with --fanout: per worker, default 1)")
+    p.add_argument("--fanout", action="store_true",
+                   help="instead: the fan-out bench (serve --workers N), then the Cloud Run simulation from it")
+    p.add_argument("--fanout-out", type=Path, default=Path("fanout.jsonl"),
+                   help="with --fanout: where the fan-out bench's output goes (the simulation reads it)")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("eval", help="speaker similarity of fp32 vs fast synthesis (needs real weights)")
@@ -52,9 +59,26 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.fanout:
+        return _fanout(args)
     from voicecloning.bench.driver import main
 
     return main(args.model_dir, args.quick, args.threads)
+
+
+def _fanout(args: argparse.Namespace) -> int:
+    """``bench.fanout`` (its output kept in ``--fanout-out``), then ``bench.simulate --measured`` on that file."""
+    from voicecloning.bench import fanout, simulate
+
+    argv = ["--model-dir", str(args.model_dir), *(("--threads", str(args.threads)) if args.threads else ())]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        code = fanout.main(argv)
+    args.fanout_out.write_text(captured.getvalue())
+    print(captured.getvalue(), end="")
+    if code != 0:
+        return code
+    return simulate.main(["--measured", str(args.fanout_out)])
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
 from voicecloning.engine.batching import Sampling, generate_codes, teacher_forced_latents
@@ -114,3 +115,62 @@ def test_latents_kept_while_decoding_equal_the_teacher_forced_pass(stock_fp32: A
     for ids, row in zip(TEXTS, rows, strict=True):
         reference = _stock_latents(stock_fp32, cond, ids, row.codes)
         torch.testing.assert_close(row.latents, reference, atol=1e-4, rtol=1e-4)
+
+
+def _streams(seeds: tuple[int, ...]) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed) for seed in seeds]
+
+
+def test_a_sampled_row_does_not_depend_on_its_batch(stock_fp32: Any, voice: Any) -> None:
+    """With its own random stream, a row samples the same codes alone and beside rows that stop earlier (fp32)."""
+    cond, limits, seeds = voice.gpt_cond_latent, [5, 14, 9], (101, 202, 303)
+    with torch.inference_mode():
+        together = generate_codes(
+            stock_fp32.gpt, cond, list(TEXTS), Sampling(),
+            max_new_tokens=limits, min_new_tokens=limits, generators=_streams(seeds),
+        )
+        alone = [
+            generate_codes(
+                stock_fp32.gpt, cond, [ids], Sampling(),
+                max_new_tokens=[n], min_new_tokens=[n], generators=_streams((seed,)),
+            )[0]
+            for ids, n, seed in zip(TEXTS, limits, seeds, strict=True)
+        ]
+    assert [len(row) for row in together] == limits
+    assert together == alone
+
+
+def test_finished_rows_leave_the_batch(stock_fp32: Any, voice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a row reaches its limit, later GPT steps run on the remaining rows only."""
+    from voicecloning.engine import kvdecode
+
+    widths: list[int] = []
+    original = kvdecode.CachedGPT2.__call__
+
+    def spy(self: Any, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        widths.append(x.shape[0])
+        return original(self, x, padding)
+
+    monkeypatch.setattr(kvdecode.CachedGPT2, "__call__", spy)
+    limits = [2, 6, 4]
+    with torch.inference_mode():
+        rows = generate_codes(
+            stock_fp32.gpt, voice.gpt_cond_latent, list(TEXTS), Sampling(),
+            max_new_tokens=limits, min_new_tokens=limits, generators=_streams((1, 2, 3)),
+        )
+    assert [len(row) for row in rows] == limits
+    # prefill, then one call per step after the first: 3 rows until step 2, 2 until step 4, then 1
+    assert widths == [3, 3, 2, 2, 1, 1]
+
+
+def test_kept_latents_stay_right_after_rows_leave(stock_fp32: Any, voice: Any) -> None:
+    """Latents kept after the cache dropped finished rows still equal coqui's teacher-forced pass."""
+    from voicecloning.engine.batching import decode_rows
+
+    cond, limits = voice.gpt_cond_latent, [3, 12, 7]
+    with torch.inference_mode():
+        rows = decode_rows(
+            stock_fp32.gpt, cond, list(TEXTS), Sampling(), max_new_tokens=limits, min_new_tokens=limits
+        )
+    for ids, row in zip(TEXTS, rows, strict=True):
+        torch.testing.assert_close(row.latents, _stock_latents(stock_fp32, cond, ids, row.codes), atol=1e-4, rtol=1e-4)

@@ -63,3 +63,20 @@ def test_a_too_long_sentence_is_refused_before_decoding(fast_int8: Any, voice: A
     """A segment over the model's text-token limit raises InvalidRequest."""
     with pytest.raises(InvalidRequest, match="too long"):
         synthesize_segments(fast_int8, voice, ["word " * 400], "en", GenerationOptions(), max_new_tokens=4)
+
+
+def test_batch_size_does_not_change_sampled_audio(stock_fp32: Any, voice: Any) -> None:
+    """Each segment samples from its own seeded stream: batched or alone, the same audio (fp32)."""
+    options = GenerationOptions(seed=5)
+    batched = _say(stock_fp32, voice, options=options, batch_size=3)
+    single = _say(stock_fp32, voice, options=options, batch_size=1)
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+
+
+def test_forced_tokens_give_each_segment_its_length(stock_fp32: Any, voice: Any) -> None:
+    """Per-segment forced token counts (the benchmark's ragged rows) set each segment's audio length."""
+    from voicecloning.engine.synthesis import render_segments
+
+    counts = [3, 9, 5]
+    pieces = render_segments(stock_fp32, voice, SEGMENTS, "en", GenerationOptions(seed=2), forced_tokens=counts)
+    assert [len(p) for p in pieces] == [_segment_samples(n) for n in counts]

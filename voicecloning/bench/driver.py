@@ -69,7 +69,7 @@ def cost_per_audio_hour(rtf: float, vcpus: int, memory_gib: float) -> float:
 
 def costs(result: dict[str, Any], threads: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for prefix in ("", "stock_"):
+    for prefix in ("", "fp32_", "stock_"):
         peak = result.get(f"{prefix}peak_rss_mb")
         rtf = result.get(f"{prefix}rtf_long") or result.get(f"{prefix}rtf_single")
         if peak and rtf:
@@ -79,24 +79,57 @@ def costs(result: dict[str, Any], threads: int) -> dict[str, Any]:
     return out
 
 
+def _ratio(stock: Any, engine: Any) -> float | None:
+    return round(stock / engine, 2) if stock and engine else None
+
+
+def speedups(result: dict[str, Any]) -> dict[str, Any]:
+    """Stock's figure / the engine's, same run: for the engine (``speedup_*``) and the engine in fp32.
+
+    Long form compares with stock's long form when it ran, else (``--quick``)
+    with stock's one-sentence RTF: stock decodes segment by segment, so its
+    long-form rate is its one-sentence rate (``speedup_long_basis`` says which).
+    """
+    basis = "stock_rtf_long" if result.get("stock_rtf_long") else "stock_rtf_single"
+    out: dict[str, Any] = {"speedup_long_basis": basis}
+    for prefix, name in (("", "speedup"), ("fp32_", "speedup_fp32")):
+        out[f"{name}_single"] = _ratio(result.get("stock_rtf_single"), result.get(f"{prefix}rtf_single"))
+        out[f"{name}_long"] = _ratio(result.get(basis), result.get(f"{prefix}rtf_long"))
+        out[f"{name}_ready"] = _ratio(result.get("stock_ready_s"), result.get(f"{prefix}ready_s"))
+        out[f"{name}_enroll"] = _ratio(result.get("stock_enroll_s"), result.get(f"{prefix}enroll_s"))
+    return out
+
+
 ROWS = (
     ("ready (s)", "ready_s"),
     ("peak RSS (MB)", "peak_rss_mb"),
-    ("enroll 10 s clip (s)", "enroll_s"),
+    ("enroll 10 s clip, 1st call (s)", "enroll_s"),
     ("RTF one sentence, 200 tok", "rtf_single"),
-    ("RTF long-form >= 60 s", "rtf_long"),
+    ("RTF long form, ragged >= 60 s", "rtf_long"),
     ("USD per audio hour", "usd_per_audio_hour"),
 )
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'':28} {'engine (fast)':>14} {'stock coqui':>12}"]
+    lines = [f"{'':30} {'engine (fast)':>14} {'engine fp32':>12} {'stock coqui':>12}"]
     for label, key in ROWS:
-        lines.append(f"{label:28} {result.get(key, '-')!s:>14} {result.get('stock_' + key, '-')!s:>12}")
+        cells = (result.get(key, "-"), result.get("fp32_" + key, "-"), result.get("stock_" + key, "-"))
+        lines.append(f"{label:30} {cells[0]!s:>14} {cells[1]!s:>12} {cells[2]!s:>12}")
+    lines.append(
+        "stock / engine: single {speedup_single}x, long {speedup_long}x (vs {speedup_long_basis}), "
+        "ready {speedup_ready}x; engine fp32: {speedup_fp32_single}x / {speedup_fp32_long}x / "
+        "{speedup_fp32_ready}x".format_map({k: result.get(k, "-") for k in SPEEDUP_KEYS})
+    )
     lines.append(
         f"fidelity: GPT latent cosine {result['gpt_latent_cosine']}, decoder SNR {result['decoder_snr_db']} dB"
     )
     return "\n".join(lines)
+
+
+SPEEDUP_KEYS = (
+    "speedup_single", "speedup_long", "speedup_long_basis", "speedup_ready",
+    "speedup_fp32_single", "speedup_fp32_long", "speedup_fp32_ready",
+)
 
 
 def run_bench(
@@ -109,9 +142,11 @@ def run_bench(
     common = ("--threads", str(threads))
     result: dict[str, Any] = {"threads": threads, "quick": quick, "model_dir": str(source)}
     result |= run_worker("engine_worker", "--model-dir", str(fast_dir), *common)
+    result |= run_worker("engine_worker", "--model-dir", str(fast_dir), *common, "--precision", "fp32", "--prefix", "fp32_")
     result |= run_worker("stock_worker", "--model-dir", str(source), *common, *(("--skip-long",) if quick else ()))
     result |= run_worker("fidelity_worker", "--model-dir", str(fast_dir), *common)
     result |= costs(result, threads)
+    result |= speedups(result)
     return result
 
 

@@ -10,29 +10,28 @@ per text/audio stream), so left padding shifts nothing.
 
 Sampling follows what ``transformers``' ``generate`` does for XTTS (repetition
 penalty over everything the row has seen, including coqui's placeholder
-prompt ids; then temperature, top-k, top-p; multinomial draw).
+prompt ids; then temperature, top-k, top-p; multinomial draw), each row from
+its own random stream (``sampling``). A row that has finished (stop token, or
+its own token limit) leaves the batch: its keys and values are dropped from
+the cache, so later steps run on the rows still speaking.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from voicecloning.engine.kvdecode import CachedGPT2
+from voicecloning.engine.sampling import Sampling, row_generators, sample
+
+__all__ = ["Decoded", "Sampling", "decode_rows", "generate_codes", "teacher_forced_latents"]
 
 AUDIO_TAIL = 4  # stop tokens XTTS appends after the codes in its teacher-forced pass
 LATENT_TRIM = 5  # ... and the trailing positions it drops from the latents ("sub = -5")
 PROMPT_PLACEHOLDER = 1  # the fake prompt id coqui feeds ``generate`` (the repetition penalty sees it)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.75
-    top_k: int = 50
-    top_p: float = 0.85
-    repetition_penalty: float = 5.0
 
 
 def left_pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,28 +62,20 @@ def audio_embedding(gpt: Any, codes: list[int], device: torch.device) -> torch.T
     return (gpt.mel_embedding(mel) + gpt.mel_pos_embedding(mel))[0]
 
 
-def sample(logits: torch.Tensor, seen: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """One token per row, drawn as transformers' sampling processors would."""
-    if sampling.repetition_penalty != 1.0:
-        p = sampling.repetition_penalty
-        logits = torch.where(seen, torch.where(logits < 0, logits * p, logits / p), logits)
-    if sampling.temperature != 1.0:
-        logits = logits / sampling.temperature
-    if sampling.top_k:
-        kth = torch.topk(logits, min(max(sampling.top_k, 1), logits.shape[-1])).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if sampling.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=False)
-        remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= (1 - sampling.top_p)
-        remove[:, -1] = False
-        logits = logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
-    return torch.multinomial(logits.softmax(dim=-1), num_samples=1).squeeze(1)
-
-
 @dataclass(frozen=True)
 class Decoded:
     codes: list[int]  # up to and including the stop token, if the row stopped
     latents: torch.Tensor  # [1, len(codes), D]: what the teacher-forced pass would compute
+
+
+def _per_row(value: int | Sequence[int] | None, rows: int, default: int) -> list[int]:
+    if value is None:
+        return [default] * rows
+    if isinstance(value, int):
+        return [value] * rows
+    if len(value) != rows:
+        raise ValueError(f"{len(value)} per-row values for {rows} rows")
+    return [int(v) for v in value]
 
 
 def decode_rows(
@@ -93,10 +84,16 @@ def decode_rows(
     token_lists: list[list[int]],
     sampling: Sampling,
     *,
-    max_new_tokens: int | None = None,
-    min_new_tokens: int = 0,
+    max_new_tokens: int | Sequence[int] | None = None,
+    min_new_tokens: int | Sequence[int] = 0,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> list[Decoded]:
     """Sample every row's audio codes; keep the hidden state of each step as that code's GPT latent.
+
+    ``max_new_tokens`` / ``min_new_tokens`` may be one value or one per row;
+    ``generators`` gives each row its random stream (default: seeded from
+    torch's global generator, one per row). A row stops at its stop token or
+    its limit, and then leaves the batch.
 
     coqui runs a second, teacher-forced pass over ``[prompt][start, codes, stop x4]``
     for the latents. Attention is causal, so the latent of position k depends
@@ -104,34 +101,43 @@ def decode_rows(
     that position computed. Keeping it saves the second pass.
     """
     device = cond.device
-    stop, limit = gpt.stop_audio_token, max_new_tokens or gpt.max_gen_mel_tokens
+    rows, stop = len(token_lists), gpt.stop_audio_token
+    limits = _per_row(max_new_tokens or None, rows, gpt.max_gen_mel_tokens)
+    minimums = _per_row(min_new_tokens, rows, 0)
+    streams = list(generators) if generators is not None else row_generators(None, range(rows), device)
     start_emb = audio_embedding(gpt, [gpt.start_audio_token], device)
     emb, mask = left_pad([torch.cat([prompt_row(gpt, cond, ids), start_emb]) for ids in token_lists])
-    rows = len(token_lists)
     seen = torch.zeros(rows, gpt.mel_head.out_features, dtype=torch.bool, device=device)
     seen[:, [PROMPT_PLACEHOLDER, gpt.start_audio_token]] = True
-    finished = torch.zeros(rows, dtype=torch.bool, device=device)
-    stack = CachedGPT2(gpt.gpt, rows, emb.shape[1] + limit, emb.dtype, device)
+    stack = CachedGPT2(gpt.gpt, rows, emb.shape[1] + max(limits), emb.dtype, device)
     hidden = stack(emb, mask)[:, -1]
-    steps: list[torch.Tensor] = []
-    states: list[torch.Tensor] = []
-    for step in range(limit):
-        states.append(gpt.final_norm(hidden))
-        logits = gpt.mel_head(states[-1]).float()
-        if step < min_new_tokens:
-            logits[:, stop] = float("-inf")
-        token = torch.where(finished, stop, sample(logits, seen, sampling))
-        steps.append(token)
-        seen[torch.arange(rows, device=device), token] = True
-        finished |= token == stop
-        if bool(finished.all()) or step + 1 == limit:
+    active = list(range(rows))  # the original row of each row still in the batch
+    codes: list[list[int]] = [[] for _ in range(rows)]
+    states: list[list[torch.Tensor]] = [[] for _ in range(rows)]
+    for step in range(max(limits)):
+        state = gpt.final_norm(hidden)
+        logits = gpt.mel_head(state).float()
+        for j, row in enumerate(active):
+            if step < minimums[row]:
+                logits[j, stop] = float("-inf")
+        token = sample(logits, seen, sampling, [streams[row] for row in active])
+        seen[torch.arange(len(active), device=device), token] = True
+        keep = []
+        for j, (row, value) in enumerate(zip(active, token.tolist(), strict=True)):
+            codes[row].append(value)
+            states[row].append(state[j])
+            if value != stop and len(codes[row]) < limits[row]:
+                keep.append(j)
+        if not keep:
             break
+        if len(keep) < len(active):
+            active = [active[j] for j in keep]
+            mask, seen, token = mask[keep], seen[keep], token[keep]
+            stack.keep(keep, mask)
         next_emb = gpt.mel_embedding(token[:, None]) + gpt.mel_pos_embedding.get_fixed_embedding(step + 1, device)
-        mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
+        mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
         hidden = stack(next_emb, mask)[:, -1]
-    codes = [_until_stop(row, stop) for row in torch.stack(steps, dim=1).tolist()]
-    latents = torch.stack(states, dim=1).float()
-    return [Decoded(row, latents[i : i + 1, : len(row)]) for i, row in enumerate(codes)]
+    return [Decoded(c, torch.stack(s)[None].float()) for c, s in zip(codes, states, strict=True)]
 
 
 def generate_codes(
@@ -140,16 +146,16 @@ def generate_codes(
     token_lists: list[list[int]],
     sampling: Sampling,
     *,
-    max_new_tokens: int | None = None,
-    min_new_tokens: int = 0,
+    max_new_tokens: int | Sequence[int] | None = None,
+    min_new_tokens: int | Sequence[int] = 0,
+    generators: Sequence[torch.Generator] | None = None,
 ) -> list[list[int]]:
     """Audio codes of every row, each up to and including its stop token (if it stopped)."""
-    rows = decode_rows(gpt, cond, token_lists, sampling, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
+    rows = decode_rows(
+        gpt, cond, token_lists, sampling,
+        max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, generators=generators,
+    )
     return [row.codes for row in rows]
-
-
-def _until_stop(codes: list[int], stop: int) -> list[int]:
-    return codes[: codes.index(stop) + 1] if stop in codes else codes
 
 
 def teacher_forced_latents(

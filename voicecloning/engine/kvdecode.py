@@ -57,6 +57,26 @@ class CachedGPT2:
             allowed = (padding.bool()[:, None, None, :end] & causal) | itself
         return torch.zeros(allowed.shape, dtype=self.dtype, device=padding.device).masked_fill_(~allowed, float("-inf"))
 
+    def keep(self, rows: list[int], padding: torch.Tensor) -> None:
+        """Keep only ``rows`` (ascending indices into the current batch); later steps run on those alone.
+
+        ``padding`` is the kept rows' padding mask (so far): when none of them
+        is padded, later steps need no attention mask.
+
+        Rows move to the front of each buffer in place (a kept row's index is
+        never below its new one, so no source is overwritten before it is
+        read), and the buffers become views of their first ``len(rows)`` rows:
+        no new memory, and the dropped rows stop costing compute.
+        """
+        end = self.length
+        for buffers in (self.keys, self.values):
+            for layer, buf in enumerate(buffers):
+                for dst, src in enumerate(rows):
+                    if dst != src:
+                        buf[dst, :, :end].copy_(buf[src, :, :end])
+                buffers[layer] = buf[: len(rows)]
+        self.unpadded = self.unpadded or bool(padding.all())
+
     def __call__(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """Hidden states (after ``ln_f``) of ``x`` [B, T, C]; ``padding`` [B, length + T] marks real positions."""
         rows, new, _ = x.shape

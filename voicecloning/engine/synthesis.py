@@ -11,7 +11,7 @@ called once per finished segment.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from voicecloning.audio.level import level
 from voicecloning.engine.batching import Sampling, decode_rows
 from voicecloning.engine.latents import VoiceLatents
+from voicecloning.engine.sampling import row_generators
 from voicecloning.errors import InvalidRequest
 from voicecloning.generation import GenerationOptions
 
@@ -100,16 +101,18 @@ def synthesize_batch(
     token_lists: list[list[int]],
     options: GenerationOptions,
     *,
-    max_new_tokens: int | None,
-    min_new_tokens: int,
+    max_new_tokens: int | Sequence[int] | None,
+    min_new_tokens: int | Sequence[int],
+    generators: Sequence[torch.Generator] | None = None,
 ) -> list[np.ndarray]:
-    """Audio of each segment of one batch."""
+    """Audio of each segment of one batch (token limits: one value or one per segment)."""
     device = model.device
     cond = latents.gpt_cond_latent.to(device)
     speaker = latents.speaker_embedding.to(device)
     sampling = Sampling(options.temperature, options.top_k, options.top_p, options.repetition_penalty)
     rows = decode_rows(
-        model.gpt, cond, token_lists, sampling, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+        model.gpt, cond, token_lists, sampling,
+        max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, generators=generators,
     )
     gpt_latents = [row.latents for row in rows]
     length_scale = 1.0 / max(options.speed, 0.05)
@@ -133,27 +136,40 @@ def render_segments(
     on_segment: Callable[[int, int], None] | None = None,
     min_new_tokens: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    forced_tokens: Sequence[int] | None = None,
 ) -> list[np.ndarray]:
     """24 kHz float32 audio of each segment, in order, as the model made it (no levelling, no pauses).
 
-    ``options.seed`` makes the result reproducible (same seed, text and batch
-    size -> identical audio). ``min_new_tokens`` forces a token count (benchmarks).
+    ``options.seed`` makes the result reproducible: each segment samples from
+    its own stream, seeded from the seed and the segment's index, so the same
+    seed and text give identical audio, and a segment's codes do not depend
+    on the batch it shares (in fp32; see docs/PERFORMANCE.md for int8).
+    ``min_new_tokens`` forces a token count; ``forced_tokens`` forces one per
+    segment (benchmarks: random weights never stop on their own).
     ``on_segment(done, total)`` runs after each finished segment; if it raises,
     rendering stops there and the exception propagates (an overtaken run).
     """
     token_lists = segment_tokens(model, segments, language)
+    if forced_tokens is not None and len(forced_tokens) != len(segments):
+        raise ValueError(f"{len(forced_tokens)} token counts for {len(segments)} segments")
     if options.seed is not None:
         torch.manual_seed(options.seed)
+    streams = row_generators(options.seed, range(len(segments)), model.device)
     audio: list[np.ndarray | None] = [None] * len(segments)
     done = 0
     for batch in plan_batches(token_lists, batch_size):
+        limits: int | list[int] | None = max_new_tokens
+        minimums: int | list[int] = min_new_tokens
+        if forced_tokens is not None:
+            limits = minimums = [forced_tokens[i] for i in batch]
         wavs = synthesize_batch(
             model,
             latents,
             [token_lists[i] for i in batch],
             options,
-            max_new_tokens=max_new_tokens,
-            min_new_tokens=min_new_tokens,
+            max_new_tokens=limits,
+            min_new_tokens=minimums,
+            generators=[streams[i] for i in batch],
         )
         for index, wav in zip(batch, wavs, strict=True):
             audio[index] = wav
