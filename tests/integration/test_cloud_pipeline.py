@@ -81,14 +81,16 @@ def test_a_request_becomes_a_done_job_with_a_24khz_wav(gcs: Any, db: Any, worker
     watch = db.document("jobs/job1").on_snapshot(on_snapshot)
     try:
         _request(gcs, worker, "requests/job1.json", text="Hello there. This is a test.", voice_id="bob", language="en")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # the listener may lag under load; it ends as soon as done is seen
         while "done" not in seen and time.monotonic() < deadline:
             changed.wait(0.5)
     finally:
         watch.unsubscribe()
     doc = db.document("jobs/job1").get().to_dict()
     assert doc["status"] == "done", doc
-    assert seen[0] in ("queued", "processing") and seen[-1] == "done", seen
+    # A listener sees the states in order but may skip some (Firestore coalesces quick changes).
+    order = ["queued", "processing", "done"]
+    assert seen and seen[-1] == "done" and [order.index(s) for s in seen] == sorted(order.index(s) for s in seen), seen
     assert doc["progress"] == 1.0 and doc["error"] is None
     assert doc["voice_id"] == "bob" and doc["language"] == "en"
     assert doc["output_uri"] == f"gs://{OUTPUT_BUCKET}/outputs/job1.wav"

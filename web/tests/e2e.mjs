@@ -127,9 +127,12 @@ async function userA(page) {
   result.job = { id: jobId, ...(await rowFacts(page, row)), samples: await samples(page, row) };
 
   step('A listens');
+  // The final file, not only a part: the part player may already have part 0 in the <audio> element;
+  // the download link is set when the final file has arrived.
   await page.waitForFunction((sel) => {
     const audio = document.querySelector(`${sel} audio`);
-    return audio && !audio.hidden && audio.readyState >= 1 && audio.duration > 0;
+    const link = document.querySelector(`${sel} a.download`);
+    return audio && !audio.hidden && audio.readyState >= 1 && audio.duration > 0 && link && link.getAttribute('download');
   }, row, { timeout: 30000 });
   result.audio = await page.$eval(row, (r) => ({
     duration: r.querySelector('audio').duration,
