@@ -50,11 +50,16 @@ def test_convert_fp32_only_writes_no_int8_file(dev_model_dir: Path, tmp_path: Pa
 
 
 def test_converted_fp32_has_exactly_the_stock_weights(stock_fp32: Any, fast_fp32: Any) -> None:
-    """Every tensor loaded from the converted folder equals coqui's own load of the original."""
+    """Every tensor loaded from the converted folder equals coqui's own load of the original.
+
+    coqui's model also lists views of the same tensors that only transformers' ``generate`` uses
+    (``gpt.gpt_inference.*``, ``gpt.gpt.wte``); the engine's skeleton has exactly the checkpoint's keys.
+    """
     stock = stock_fp32.state_dict()
     fast = fast_fp32.state_dict()
-    assert stock.keys() == fast.keys()
-    assert all(torch.equal(stock[k], fast[k]) for k in stock)
+    aliases = ("gpt.gpt_inference.", "gpt.gpt.wte.")
+    assert fast.keys() == {k for k in stock if not k.startswith(aliases)}
+    assert all(torch.equal(stock[k], fast[k]) for k in fast)
 
 
 def test_converted_fp32_computes_what_stock_computes(stock_fp32: Any, fast_fp32: Any) -> None:

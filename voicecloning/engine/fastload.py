@@ -25,45 +25,53 @@ INT8_WEIGHTS = "gpt-int8.safetensors"
 GPT2_PREFIX = "gpt.gpt."
 
 
+# Modules that bind torch's init functions under their own names (``from torch.nn.init import ...``).
+INIT_USERS = ("torch.nn.modules.activation", "torch.nn.modules.transformer")
+
+
 @contextmanager
 def no_random_init() -> Iterator[None]:
-    """Module constructors allocate their tensors but skip every ``torch.nn.init`` call."""
-    from transformers.initialization import no_init_weights
+    """Module constructors allocate their tensors but skip every ``torch.nn.init`` call.
 
-    with no_init_weights():
+    As transformers' ``no_init_weights``: the init functions are swapped for
+    no-ops while the modules are built. Buffers (windows, filter banks) are
+    still computed: the state dict does not carry the non-persistent ones.
+    """
+    import sys
+
+    def skip(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return tensor
+
+    namespaces = [torch.nn.init, *(sys.modules[name] for name in INIT_USERS if name in sys.modules)]
+    saved = [
+        (namespace, name, getattr(namespace, name))
+        for namespace in namespaces
+        for name in dir(torch.nn.init)
+        if name.endswith("_") and not name.startswith("_") and callable(getattr(namespace, name, None))
+    ]
+    try:
+        for namespace, name, _ in saved:
+            setattr(namespace, name, skip)
         yield
+    finally:
+        for namespace, name, function in saved:
+            setattr(namespace, name, function)
 
 
 def build_skeleton(model_dir: Path, xtts_config: Any) -> Any:
-    """An ``Xtts`` with the checkpoint's architecture and tokenizer, weights uninitialised."""
-    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-    from TTS.tts.models.xtts import Xtts
+    """An ``XttsSkeleton`` with the checkpoint's architecture and tokenizer, weights uninitialised.
 
-    with no_random_init():
-        model = Xtts(xtts_config)  # builds its modules from the config's text token count
-        model.tokenizer = VoiceBpeTokenizer(vocab_file=str(model_dir / "vocab.json"))
-        if not adopt_text_tokens(model):
-            model.init_models()  # sizes differ: rebuild from the vocabulary, as coqui's load_checkpoint does
-    return model
-
-
-def adopt_text_tokens(model: Any) -> bool:
-    """Give the already built modules the vocabulary's start/stop text ids, if the sizes already match.
-
-    coqui's ``init_models`` with the real tokenizer sets three values from
-    the vocabulary and builds every module a second time (~0.3-0.5 s; the
-    weight-norm setup even reads the uninitialised HiFiGAN weights). Only
-    the text token count sizes anything (the embedding and head); the start
-    and stop ids are plain attributes of the GPT. Returns False (nothing
-    changed) when the count differs and a rebuild is needed.
+    The vocabulary sets the text token count and the [START]/[STOP] ids before
+    anything is built, as coqui's ``load_checkpoint`` does (it then builds
+    every module a second time); the modules are built once.
     """
-    vocab = model.tokenizer.tokenizer
-    if vocab is None or model.gpt is None or model.args.gpt_number_text_tokens != model.tokenizer.get_number_tokens():
-        return False
-    start, stop = vocab.token_to_id("[START]"), vocab.token_to_id("[STOP]")
-    model.args.gpt_start_text_token = model.gpt.start_text_token = start
-    model.args.gpt_stop_text_token = model.gpt.stop_text_token = stop
-    return True
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+
+    from voicecloning.engine.skeleton import build_xtts
+
+    tokenizer = VoiceBpeTokenizer(vocab_file=str(model_dir / "vocab.json"))
+    with no_random_init():
+        return build_xtts(xtts_config.model_args, tokenizer)
 
 
 def read_tensors(path: Path, skip: Any = None) -> dict[str, torch.Tensor]:

@@ -64,11 +64,17 @@ def fold_weight_norm(module: nn.Module) -> None:
 
 
 def fuse_gelu(gpt2: nn.Module) -> None:
-    """GPT-2's ``gelu_new`` (five Python-level ops) -> the one fused tanh-GELU kernel (same formula)."""
-    from transformers.activations import NewGELUActivation
+    """GPT-2's ``gelu_new`` (five Python-level ops) -> the one fused tanh-GELU kernel (same formula).
+
+    ``gelu_new`` is ``gpt2.TanhGelu`` in the converted form's skeleton and
+    transformers' ``NewGELUActivation`` in coqui's model; that one is matched
+    by its class name, so transformers is never imported here.
+    """
+    from voicecloning.engine.gpt2 import TanhGelu
 
     for block in gpt2.h:
-        if isinstance(block.mlp.act, NewGELUActivation):
+        act = block.mlp.act
+        if isinstance(act, TanhGelu) or type(act).__name__ == "NewGELUActivation":
             block.mlp.act = nn.GELU(approximate="tanh")
 
 

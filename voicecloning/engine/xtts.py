@@ -147,11 +147,12 @@ class XttsEngine:
         return self._model
 
     def _load(self) -> Any:
-        from transformers.utils import logging as hf_logging
-
         from voicecloning.engine.loader import load_model
 
-        hf_logging.set_verbosity_error()  # its config warnings about XTTS's GPT-2 are noise to operators
+        if self.manifest.format != "fast":  # coqui's own Xtts builds transformers' GPT-2 (the converted form does not)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # its config warnings about XTTS's GPT-2 are noise to operators
         threads = self.config.threads or available_cpus()
         torch.set_num_threads(threads)
         started = time.perf_counter()
