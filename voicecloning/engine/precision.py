@@ -82,6 +82,16 @@ def cpu_has_fast_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def cpu_decoder(generator: nn.Module) -> nn.Module:
+    """The folded HiFiGAN as channels-last 2-D convolutions (``vocoder``), in bf16 where the CPU has it."""
+    from voicecloning.engine.vocoder import ChannelsLastGenerator
+
+    if cpu_has_fast_bf16():
+        return ChannelsLastGenerator(generator, torch.bfloat16)
+    log.info("this CPU has no native bf16: the HiFiGAN decoder stays fp32")
+    return ChannelsLastGenerator(generator, torch.float32)
+
+
 def gpt_request_modules(gpt: Any) -> list[nn.Module]:
     """The GPT parts used per request (not the enrollment-only conditioning encoder/perceiver)."""
     return [
@@ -112,10 +122,7 @@ def apply_precision(model: Any, mode: str) -> Any:
             quantize_gpt2(model.gpt.gpt)
         fuse_gelu(model.gpt.gpt)
         fold_weight_norm(decoder.waveform_decoder)
-        if cpu_has_fast_bf16():
-            decoder.waveform_decoder = CastDecoder(decoder.waveform_decoder, torch.bfloat16)
-        else:
-            log.info("this CPU has no native bf16: the HiFiGAN decoder stays fp32")
+        decoder.waveform_decoder = cpu_decoder(decoder.waveform_decoder)
     elif mode in DTYPES:
         for module in gpt_request_modules(model.gpt):
             module.to(DTYPES[mode])
