@@ -109,7 +109,8 @@ def decode_rows(
     emb, mask = left_pad([torch.cat([prompt_row(gpt, cond, ids), start_emb]) for ids in token_lists])
     seen = torch.zeros(rows, gpt.mel_head.out_features, dtype=torch.bool, device=device)
     seen[:, [PROMPT_PLACEHOLDER, gpt.start_audio_token]] = True
-    stack = CachedGPT2(gpt.gpt, rows, emb.shape[1] + max(limits), emb.dtype, device)
+    cache_dtype = getattr(gpt, "cache_dtype", None)  # set by ``precision.apply_precision``
+    stack = CachedGPT2(gpt.gpt, rows, emb.shape[1] + max(limits), emb.dtype, device, cache_dtype)
     hidden = stack(emb, mask)[:, -1]
     active = list(range(rows))  # the original row of each row still in the batch
     codes: list[list[int]] = [[] for _ in range(rows)]

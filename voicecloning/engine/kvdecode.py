@@ -5,7 +5,10 @@ copies the whole cache: ~75 MB per token at batch 1, ~400 MB at batch 3
 near the end of a long segment) and rebuilds its attention masks on each
 call. Here each layer's keys and values live in one buffer sized for the
 whole generation, attention reads a view of the filled part, and the mask is
-the row padding mask. The arithmetic is GPT-2's (ln_1 -> attention ->
+the row padding mask. The cache may hold its keys and values in a narrower
+type than the stack computes in (bf16 in ``fast`` mode): at a batch of six
+and a few hundred positions the cache is read at every step as many bytes
+as the int8 weights, so halving it halves attention's cost. The arithmetic is GPT-2's (ln_1 -> attention ->
 residual -> ln_2 -> MLP -> residual, then ln_f); XTTS disables GPT-2's
 position embeddings, so none are added.
 """
@@ -21,7 +24,16 @@ import torch.nn.functional as F
 class CachedGPT2:
     """Prefill, then one step at a time, for ``rows`` left-padded sequences."""
 
-    def __init__(self, gpt2: Any, rows: int, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        gpt2: Any,
+        rows: int,
+        capacity: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        cache_dtype: torch.dtype | None = None,
+    ) -> None:
+        """``cache_dtype`` (default ``dtype``) holds the keys and values and runs attention (``fast``: bf16)."""
         config = gpt2.config
         if getattr(config, "scale_attn_by_inverse_layer_idx", False):
             raise ValueError("per-layer attention scaling is not supported")
@@ -30,11 +42,12 @@ class CachedGPT2:
         head_dim = self.width // self.heads
         self.scale = head_dim**-0.5 if config.scale_attn_weights else 1.0
         shape = (rows, self.heads, capacity, head_dim)
+        cache_dtype = cache_dtype or dtype
         # torch.empty: pages become resident only as the cache fills
-        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
-        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in self.blocks]
+        self.keys = [torch.empty(shape, dtype=cache_dtype, device=device) for _ in self.blocks]
+        self.values = [torch.empty(shape, dtype=cache_dtype, device=device) for _ in self.blocks]
         self.length = 0
-        self.dtype = dtype
+        self.dtype = cache_dtype  # of the attention mask, the queries and the attention's arithmetic
         self.unpadded = False
 
     def attention_mask(self, padding: torch.Tensor, new: int) -> torch.Tensor | None:
@@ -84,16 +97,16 @@ class CachedGPT2:
         if start == 0:
             self.unpadded = bool(padding.all())  # decoding steps only ever add real positions
         mask = self.attention_mask(padding, new)
-        heads, width = self.heads, self.width
+        heads, width, dtype = self.heads, self.width, self.dtype
         for block, keys, values in zip(self.blocks, self.keys, self.values, strict=True):
             attn, mlp = block.attn, block.mlp
             q, k, v = attn.c_attn(block.ln_1(x)).view(rows, new, 3 * heads, -1).transpose(1, 2).split(heads, dim=1)
             keys[:, :, start:end] = k
             values[:, :, start:end] = v
             attended = F.scaled_dot_product_attention(
-                q, keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
+                q.to(dtype), keys[:, :, :end], values[:, :, :end], attn_mask=mask, scale=self.scale
             )
-            x = x + attn.c_proj(attended.transpose(1, 2).reshape(rows, new, width))
+            x = x + attn.c_proj(attended.transpose(1, 2).reshape(rows, new, width).to(x.dtype))
             x = x + mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(x))))  # GPT2MLP without its (eval: identity) dropout
         self.length = end
         return self.ln_f(x)

@@ -1,4 +1,4 @@
-"""Precision modes: ``fp32`` (the exact reference), ``fast`` (CPU: int8 GPT blocks + bf16 HiFiGAN), fp16/bf16.
+"""Precision modes: ``fp32`` (the exact reference), ``fast`` (CPU: int8 GPT blocks, bf16 HiFiGAN and cache), fp16/bf16.
 
 ``auto`` is ``fast`` on CPU and ``fp16`` on CUDA. On CUDA ``fast`` means
 ``fp16`` too (the int8 kernels are CPU kernels). Only the parts used per
@@ -123,6 +123,8 @@ def apply_precision(model: Any, mode: str) -> Any:
         fuse_gelu(model.gpt.gpt)
         fold_weight_norm(decoder.waveform_decoder)
         decoder.waveform_decoder = cpu_decoder(decoder.waveform_decoder)
+        if cpu_has_fast_bf16():
+            model.gpt.cache_dtype = torch.bfloat16  # the key/value cache and attention (kvdecode)
     elif mode in DTYPES:
         for module in gpt_request_modules(model.gpt):
             module.to(DTYPES[mode])
