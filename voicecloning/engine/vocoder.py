@@ -73,6 +73,28 @@ class ResBlock(nn.Module):
         return x
 
 
+WINDOW = 256
+CONTEXT = 16
+PAD_SHORT = True
+
+
+def windows(length: int, window: int = WINDOW, context: int = CONTEXT) -> list[tuple[int, int, int, int]]:
+    """(lo, hi, start, end): input ``[lo, hi)`` is decoded and its part for ``[start, end)`` kept."""
+    out = []
+    for start in range(0, length, window):
+        end = min(start + window, length)
+        if start == 0:
+            lo, hi = 0, window + context
+        elif end == length:
+            lo, hi = length - window - context, length
+        else:
+            lo, hi = start - context, start + window + context
+            if hi > length:
+                lo, hi = length - window - 2 * context, length
+        out.append((lo, hi, start, end))
+    return out
+
+
 class ChannelsLastGenerator(nn.Module):
     """A drop-in ``waveform_decoder``: ``forward(x [B, C, T], g [B, G, 1]) -> [B, 1, T']`` float32."""
 
@@ -88,10 +110,28 @@ class ChannelsLastGenerator(nn.Module):
         self.conds = convs2d(generator.conds, dtype) if generator.cond_in_each_up_layer else None
         self.resblocks = nn.ModuleList(ResBlock(block, dtype) for block in generator.resblocks)
         self.conv_post = conv2d(generator.conv_post, dtype)
+        self.hop = 1
+        for up in generator.ups:
+            self.hop *= up.stride[0]
 
     def forward(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() == 2:  # coqui's HifiDecoder squeezes a batch of one after resampling
             x = x.unsqueeze(0)
+        rows = [self.row(x[i : i + 1], None if g is None else g[i : i + 1]) for i in range(x.shape[0])]
+        return torch.cat(rows)
+
+    def row(self, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+        """One row in windows of fixed shapes (see ``windows``), joined."""
+        length = x.shape[-1]
+        if length < WINDOW + CONTEXT:
+            padded = F.pad(x, (0, WINDOW + CONTEXT - length)) if PAD_SHORT else x
+            return self.window(padded, g)[..., : length * self.hop]
+        pieces = []
+        for lo, hi, start, end in windows(length):
+            pieces.append(self.window(x[..., lo:hi], g)[..., (start - lo) * self.hop : (end - lo) * self.hop])
+        return torch.cat(pieces, dim=-1)
+
+    def window(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         o = self.conv_pre(x.unsqueeze(2).to(self.dtype).contiguous(memory_format=CHANNELS_LAST))
         g4 = None if g is None else g.unsqueeze(2).to(self.dtype)
         if self.cond_layer is not None and g4 is not None:
