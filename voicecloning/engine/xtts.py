@@ -91,6 +91,10 @@ class XttsEngine:
     @property
     def xtts_config(self) -> Any:
         if self._xtts_config is None:
+            if self.manifest.format == "fast":
+                from voicecloning.engine.coqui import register_package
+
+                register_package()  # the skeleton needs only submodules: skip TTS/__init__'s install checks
             from TTS.tts.configs.xtts_config import XttsConfig
 
             config = XttsConfig()
