@@ -42,6 +42,19 @@ def ensure_models(model_dir: Path) -> tuple[Path, Path]:
     return model_dir, fast_dir
 
 
+def ensure_outlier_model(source: Path) -> Path:
+    """The converted outlier checkpoint (``engine.outliers``) built from ``source``, made once and reused."""
+    from voicecloning.engine.convert import convert_checkpoint
+    from voicecloning.engine.outliers import build_outlier_model
+
+    coqui_dir = source.with_name(source.name + "-outliers")
+    fast_dir = coqui_dir.with_name(coqui_dir.name + "-fast")
+    if not (fast_dir / "model.safetensors").is_file() or not (coqui_dir / "model.pth").is_file():
+        print(f"building the outlier fidelity checkpoint {fast_dir}", file=sys.stderr, flush=True)
+        convert_checkpoint(build_outlier_model(source, coqui_dir), fast_dir)
+    return fast_dir
+
+
 def run_worker(module: str, *args: str) -> dict[str, Any]:
     """Run one worker process; its last stdout line is its JSON result."""
     print(f"running {module} {' '.join(args)}", file=sys.stderr, flush=True)
@@ -144,7 +157,8 @@ def run_bench(
     result |= run_worker("engine_worker", "--model-dir", str(fast_dir), *common)
     result |= run_worker("engine_worker", "--model-dir", str(fast_dir), *common, "--precision", "fp32", "--prefix", "fp32_")
     result |= run_worker("stock_worker", "--model-dir", str(source), *common, *(("--skip-long",) if quick else ()))
-    result |= run_worker("fidelity_worker", "--model-dir", str(fast_dir), *common)
+    outliers = ensure_outlier_model(source)
+    result |= run_worker("fidelity_worker", "--model-dir", str(fast_dir), "--outlier-dir", str(outliers), *common)
     result |= costs(result, threads)
     result |= speedups(result)
     return result

@@ -67,3 +67,53 @@ def compare(reference: Any, fast: Any, inputs: FidelityInputs) -> dict[str, floa
         decoder_audio(reference, ref_latents, inputs.speaker), decoder_audio(fast, ref_latents, inputs.speaker)
     )
     return {"gpt_latent_cosine": round(cosine, 5), "decoder_snr_db": round(snr, 2)}
+
+
+@torch.inference_mode()
+def projection_inputs(model: Any, inputs: FidelityInputs) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """(input, fp32 output) of every GPT-2 block projection during ``model``'s teacher-forced pass."""
+    from voicecloning.engine.quantize import block_projections
+
+    captured: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    hooks = []
+    for name, parent, attr in block_projections(model.gpt.gpt):
+
+        def keep(_: Any, args: Any, out: torch.Tensor, name: str = name) -> None:
+            captured.setdefault(name, []).append((args[0].detach().clone(), out.detach().clone()))
+
+        hooks.append(getattr(parent, attr).register_forward_hook(keep))
+    try:
+        gpt_latents(model, inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return captured
+
+
+@torch.inference_mode()
+def compare_choices(reference: Any, inputs: FidelityInputs, choices: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per choice: min and median SNR (dB) of each block projection's output on its captured fp32 input, and the
+    teacher-forced latent cosine with every projection replaced. ``reference`` (fp32) is restored afterwards."""
+    from voicecloning.engine.quantize import block_projections
+
+    captured = projection_inputs(reference, inputs)
+    ref_latents = gpt_latents(reference, inputs)
+    targets = list(block_projections(reference.gpt.gpt))
+    originals = {name: getattr(parent, attr) for name, parent, attr in targets}
+    results = {}
+    for label, build in choices.items():
+        built = {name: build(module) for name, module in originals.items()}
+        snrs = sorted(snr_db(out, built[name](x)) for name, pairs in captured.items() for x, out in pairs)
+        try:
+            for name, parent, attr in targets:
+                setattr(parent, attr, built[name])
+            cosine = latent_cosine(ref_latents, gpt_latents(reference, inputs))
+        finally:
+            for name, parent, attr in targets:
+                setattr(parent, attr, originals[name])
+        results[label] = {
+            "proj_snr_min_db": round(snrs[0], 2),
+            "proj_snr_median_db": round(snrs[len(snrs) // 2], 2),
+            "latent_cosine": round(cosine, 5),
+        }
+    return results
