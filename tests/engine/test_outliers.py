@@ -19,13 +19,19 @@ PROJECTION_GATE_DB = 20.0
 
 
 @pytest.fixture(scope="module")
-def outlier_fp32(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The tiny model with outlier LayerNorm channels, converted, loaded in fp32 (the reference)."""
+def outlier_dir(dev_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with outlier LayerNorm channels, converted (SmoothQuant calibrated on it)."""
     from voicecloning.engine.convert import convert_checkpoint
 
     base = tmp_path_factory.mktemp("outliers")
     source = build_outlier_model(dev_model_dir, base / "xtts-tiny-outliers")
-    return load(convert_checkpoint(source, base / "xtts-tiny-outliers-fast"), "fp32")
+    return convert_checkpoint(source, base / "xtts-tiny-outliers-fast")
+
+
+@pytest.fixture(scope="module")
+def outlier_fp32(outlier_dir: Path) -> Any:
+    """The reference: the outlier checkpoint's own fp32."""
+    return load(outlier_dir, "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +77,34 @@ def test_the_fast_mode_uses_the_full_8_bit_range_where_the_cpu_has_vnni(fast_int
 def test_vnni_is_read_from_the_cpu_flags(flags: str, expected: bool) -> None:
     """VNNI (int8 products summed in 32 bits) is what makes the full 8-bit range safe."""
     assert cpu_has_vnni(f"processor\t: 0\nflags\t\t: {flags}\n") is expected
+
+
+def test_smoothquant_brings_the_fast_mode_closer_to_fp32(outlier_dir: Path, outlier_fp32: Any, results: dict[str, dict[str, float]]) -> None:
+    """The converted ``fast`` model (smoothed at convert) beats the same int8 kernel without smoothing."""
+    from voicecloning.engine.fidelity import compare
+
+    fast = load(outlier_dir, "fast")
+    smoothed = compare(outlier_fp32, fast, random_inputs(outlier_fp32, codes=60))["gpt_latent_cosine"]
+    unsmoothed = results["dynamic_7bit" if REDUCE_RANGE else "dynamic_8bit"]["latent_cosine"]
+    assert smoothed >= COSINE_GATE
+    assert smoothed > unsmoothed
+
+
+def test_smoothing_folded_into_the_layernorms_leaves_fp32_unchanged(outlier_dir: Path, outlier_fp32: Any) -> None:
+    """LayerNorm divided by s and the reader's rows multiplied by s compute the same latents, unquantized."""
+    from safetensors.torch import load_file
+
+    from voicecloning.engine.fastload import GPT2_PREFIX
+    from voicecloning.engine.fidelity import gpt_latents
+    from voicecloning.engine.smoothing import activation_peaks, smoothed_state
+
+    inputs = random_inputs(outlier_fp32, codes=30)
+    expected = gpt_latents(outlier_fp32, inputs)
+    state = {f"gpt.{k}": v for k, v in outlier_fp32.gpt.state_dict().items()}
+    changed = smoothed_state(state, activation_peaks(outlier_fp32), GPT2_PREFIX)
+    smoothed = load(outlier_dir, "fp32")
+    smoothed.load_state_dict(changed, strict=False)
+    assert not torch.equal(smoothed.gpt.gpt.h[0].ln_1.weight, outlier_fp32.gpt.gpt.h[0].ln_1.weight)
+    torch.testing.assert_close(gpt_latents(smoothed, inputs), expected, rtol=1e-4, atol=1e-4)
+    stored = load_file(str(outlier_dir / "gpt-int8.safetensors"))
+    assert f"{GPT2_PREFIX}h.0.ln_1.weight" in stored

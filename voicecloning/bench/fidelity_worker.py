@@ -33,6 +33,9 @@ def main() -> None:
         if folder is None:
             continue
         model = reference if folder == args.model_dir else load_model(folder, config, precision="fp32")
+        if folder != args.model_dir:  # the shipped default (SmoothQuant at convert) on the outlier checkpoint
+            smoothed = compare(model, load_model(folder, config, precision="fast"), random_inputs(model, codes=100))
+            result |= {f"{label}_fast_{key}": value for key, value in smoothed.items()}
         for choice, figures in compare_choices(model, random_inputs(model, codes=100), CHOICES).items():
             result |= {f"{label}_{choice}_{key}": value for key, value in figures.items()}
     w.emit(result)

@@ -3,8 +3,9 @@
 DST gets ``config.json``, ``vocab.json`` (and ``speakers_xtts.pth`` if SRC has
 one), ``model.safetensors`` (every weight, fp32: the exact reference, memory-
 mappable), unless ``precision`` is ``fp32`` ``gpt-int8.safetensors`` (the GPT
-blocks' projections pre-quantized to int8, so the fast mode neither reads
-nor quantizes fp32 GPT weights at start), and a manifest with
+blocks' projections pre-quantized to int8 after SmoothQuant, calibrated on
+the fp32 model here, with the smoothed LayerNorm values: see ``smoothing``;
+so the fast mode neither reads nor quantizes fp32 GPT weights at start), and a manifest with
 ``format: "fast"``. SRC is never written to.
 """
 
@@ -57,6 +58,22 @@ def write_config(src: Path, dst: Path) -> None:
     (dst / "config.json").write_text(json.dumps(config, indent=4) + "\n")
 
 
+def smoothed_int8(dst: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The int8 file's tensors: block projections quantized after SmoothQuant, calibrated on ``dst`` in fp32."""
+    from TTS.tts.configs.xtts_config import XttsConfig
+
+    from voicecloning.engine.fastload import load_fast
+    from voicecloning.engine.quantize import quantize_state
+    from voicecloning.engine.smoothing import activation_peaks, smoothed_state
+
+    config = XttsConfig()
+    config.load_json(str(dst / "config.json"))
+    peaks = activation_peaks(load_fast(dst, config, int8=False))
+    smoothed = smoothed_state(state, peaks, GPT2_PREFIX)
+    norms = {key: value for key, value in smoothed.items() if ".ln_" in key}
+    return quantize_state({**state, **smoothed}, GPT2_PREFIX) | norms
+
+
 def convert_checkpoint(src: Path, dst: Path, precision: str = "all") -> Path:
     """Write the fast-loading form of the coqui checkpoint folder ``src`` into ``dst``."""
     if precision not in CONVERT_PRECISIONS:
@@ -66,16 +83,14 @@ def convert_checkpoint(src: Path, dst: Path, precision: str = "all") -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     state = coqui_state(src)
     save_file(unshared(state), str(dst / WEIGHTS), metadata={"format": "pt"})
-    if precision != "fp32":
-        from voicecloning.engine.quantize import quantize_state
-
-        save_file(quantize_state(state, GPT2_PREFIX), str(dst / INT8_WEIGHTS), metadata={"format": "pt"})
-    elif (dst / INT8_WEIGHTS).exists():
+    if (dst / INT8_WEIGHTS).exists():
         (dst / INT8_WEIGHTS).unlink()
     write_config(src, dst)
     for name in COPIED:
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
+    if precision != "fp32":
+        save_file(smoothed_int8(dst, state), str(dst / INT8_WEIGHTS), metadata={"format": "pt"})
     for written in (WEIGHTS, INT8_WEIGHTS):
         if (dst / written).exists():
             (dst / written).chmod(0o644)  # safetensors writes 0600; a non-root runtime user must read it

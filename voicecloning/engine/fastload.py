@@ -91,13 +91,21 @@ def is_block_projection(name: str) -> bool:
 def load_fast(model_dir: Path, xtts_config: Any, *, int8: bool) -> Any:
     """An eval-mode ``Xtts`` loaded from a converted folder; with ``int8``, its GPT blocks pre-quantized."""
     from voicecloning.engine.quantize import install_modules, pack_int8  # noqa: PLC0415 -- torch.ao only when asked
+    from voicecloning.engine.smoothing import is_norm_override
 
     # pack the int8 blocks (fbgemm, outside the GIL) while this thread imports coqui and builds the skeleton
-    packing = pack_int8(read_tensors(model_dir / INT8_WEIGHTS), GPT2_PREFIX) if int8 else None
+    norms: dict[str, torch.Tensor] = {}
+    packing = None
+    if int8:
+        tensors = read_tensors(model_dir / INT8_WEIGHTS)
+        # copies: a view would keep the whole int8 file mapped (and resident) for the process's life
+        norms = {name: tensors.pop(name).clone() for name in [n for n in tensors if is_norm_override(n)]}
+        packing = pack_int8(tensors, GPT2_PREFIX)
     model = build_skeleton(model_dir, xtts_config)
     if packing is not None:
         install_modules(model.gpt.gpt, packing.result())
     state = read_tensors(model_dir / WEIGHTS, skip=is_block_projection if int8 else None)
+    state.update(norms)  # SmoothQuant's LayerNorm values belong to the int8 weights (engine.smoothing)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if unexpected or missing:
         raise RuntimeError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
