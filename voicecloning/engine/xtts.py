@@ -184,12 +184,23 @@ class XttsEngine:
         gpt_cond_latent = model.get_gpt_cond_latents(
             audio, sample_rate, length=cfg.gpt_cond_len, chunk_length=cfg.gpt_cond_chunk_len
         )
+        self._release_enrollment_pages(model)
         return VoiceLatents(
             gpt_cond_latent=gpt_cond_latent.float().cpu(),
             speaker_embedding=speaker_embedding.float().cpu(),
             model_name=self.manifest.model_name,
             model_version=self.manifest.model_version,
         )
+
+    def _release_enrollment_pages(self, model: Any) -> None:
+        """The enrollment-only weights' pages go back to the file they are mapped from (``engine.pages``)."""
+        if self.manifest.format != "fast":
+            return
+        from voicecloning.engine.fastload import WEIGHTS
+        from voicecloning.engine.pages import release_file_pages
+
+        modules = (model.gpt.conditioning_encoder, model.gpt.conditioning_perceiver, model.hifigan_decoder.speaker_encoder)
+        release_file_pages(modules, self.model_dir / WEIGHTS)
 
     # ---- synthesis -------------------------------------------------------------------
     def synthesize(
