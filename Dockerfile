@@ -93,8 +93,12 @@ FROM weights-${MODEL_SOURCE} AS weights
 # ---------------------------------------------------------------------------
 FROM base AS converted
 COPY voicecloning/__init__.py ./voicecloning/
+# convert calibrates SmoothQuant on the fp32 model (engine/smoothing.py), so it builds the skeleton and runs it
 COPY voicecloning/engine/__init__.py voicecloning/engine/convert.py voicecloning/engine/fastload.py \
-     voicecloning/engine/manifest.py voicecloning/engine/quantize.py ./voicecloning/engine/
+     voicecloning/engine/manifest.py voicecloning/engine/quantize.py voicecloning/engine/smoothing.py \
+     voicecloning/engine/skeleton.py voicecloning/engine/gpt2.py voicecloning/engine/conditioning.py \
+     voicecloning/engine/fidelity.py voicecloning/engine/batching.py voicecloning/engine/kvdecode.py \
+     voicecloning/engine/sampling.py ./voicecloning/engine/
 RUN --mount=type=bind,from=weights,source=/opt/model,target=/opt/model \
     mkdir -p /opt/model-fast \
     && if [ -s /opt/model/model.pth ]; then \
