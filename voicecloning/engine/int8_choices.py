@@ -47,8 +47,7 @@ class Bf16Linear(nn.Module):
 
 def dynamic(reduce_range: bool) -> Callable[[nn.Module], nn.Module]:
     def build(module: nn.Module) -> nn.Module:
-        values, scales = quantize_weight(linear_weight(module))
-        layer = Int8Linear(values, scales, module.bias)
+        layer = Int8Linear.from_module(module)
         layer.reduce_range = reduce_range
         return layer
 

@@ -8,9 +8,9 @@ whole generation, attention reads a view of the filled part, and the mask is
 the row padding mask. The cache may hold its keys and values in a narrower
 type than the stack computes in (bf16 in ``fast`` mode): at a batch of six
 and a few hundred positions the cache is read at every step as many bytes
-as the int8 weights, so halving it halves attention's cost. The arithmetic is GPT-2's (ln_1 -> attention ->
-residual -> ln_2 -> MLP -> residual, then ln_f); XTTS disables GPT-2's
-position embeddings, so none are added.
+as the int8 weights, so halving it halves attention's cost. The arithmetic
+is GPT-2's (ln_1 -> attention -> residual -> ln_2 -> MLP -> residual, then
+ln_f); XTTS disables GPT-2's position embeddings, so none are added.
 """
 
 from __future__ import annotations

@@ -82,14 +82,13 @@ def cpu_has_fast_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def cpu_decoder(generator: nn.Module) -> nn.Module:
-    """The folded HiFiGAN as channels-last 2-D convolutions (``vocoder``), in bf16 where the CPU has it."""
+def cpu_decoder(generator: nn.Module, bf16: bool) -> nn.Module:
+    """The folded HiFiGAN as channels-last 2-D convolutions (``vocoder``), in bf16 if ``bf16``."""
     from voicecloning.engine.vocoder import ChannelsLastGenerator
 
-    if cpu_has_fast_bf16():
-        return ChannelsLastGenerator(generator, torch.bfloat16)
-    log.info("this CPU has no native bf16: the HiFiGAN decoder stays fp32")
-    return ChannelsLastGenerator(generator, torch.float32)
+    if not bf16:
+        log.info("this CPU has no native bf16: the HiFiGAN decoder stays fp32")
+    return ChannelsLastGenerator(generator, torch.bfloat16 if bf16 else torch.float32)
 
 
 def gpt_request_modules(gpt: Any) -> list[nn.Module]:
@@ -122,8 +121,9 @@ def apply_precision(model: Any, mode: str) -> Any:
             quantize_gpt2(model.gpt.gpt)
         fuse_gelu(model.gpt.gpt)
         fold_weight_norm(decoder.waveform_decoder)
-        decoder.waveform_decoder = cpu_decoder(decoder.waveform_decoder)
-        if cpu_has_fast_bf16():
+        bf16 = cpu_has_fast_bf16()
+        decoder.waveform_decoder = cpu_decoder(decoder.waveform_decoder, bf16)
+        if bf16:
             model.gpt.cache_dtype = torch.bfloat16  # the key/value cache and attention (kvdecode)
     elif mode in DTYPES:
         for module in gpt_request_modules(model.gpt):

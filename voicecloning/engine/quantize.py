@@ -70,6 +70,12 @@ class Int8Linear(nn.Module):
         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
         self.reduce_range = REDUCE_RANGE
 
+    @classmethod
+    def from_module(cls, module: nn.Module) -> Int8Linear:
+        """The int8 form of an fp32 projection (``nn.Linear`` or GPT-2 ``Conv1D``)."""
+        values, scales = quantize_weight(linear_weight(module))
+        return cls(values, scales, module.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.ops.quantized.linear_dynamic(x.float(), self._packed, self.reduce_range)
         return out.to(x.dtype)
@@ -114,9 +120,7 @@ def linear_weight(module: nn.Module) -> torch.Tensor:
 def quantize_gpt2(gpt2: nn.Module) -> None:
     """Replace, in place, every block projection of an fp32 GPT-2 stack by an :class:`Int8Linear`."""
     for _, parent, attr in block_projections(gpt2):
-        module = getattr(parent, attr)
-        values, scales = quantize_weight(linear_weight(module))
-        setattr(parent, attr, Int8Linear(values, scales, module.bias))
+        setattr(parent, attr, Int8Linear.from_module(getattr(parent, attr)))
 
 
 def pack_int8(

@@ -75,7 +75,6 @@ class ResBlock(nn.Module):
 
 WINDOW = 256
 CONTEXT = 16
-PAD_SHORT = True
 
 
 def windows(length: int, window: int = WINDOW, context: int = CONTEXT) -> list[tuple[int, int, int, int]]:
@@ -124,7 +123,7 @@ class ChannelsLastGenerator(nn.Module):
         """One row in windows of fixed shapes (see ``windows``), joined."""
         length = x.shape[-1]
         if length < WINDOW + CONTEXT:
-            padded = F.pad(x, (0, WINDOW + CONTEXT - length)) if PAD_SHORT else x
+            padded = F.pad(x, (0, WINDOW + CONTEXT - length))
             return self.window(padded, g)[..., : length * self.hop]
         pieces = []
         for lo, hi, start, end in windows(length):
